@@ -1,0 +1,122 @@
+"""Gift cards: issue, read, list, look up by code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from omnigift.api.deps import RuntimeDep, require
+from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
+from omnigift.api.problems import ApiError, ApiErrorCode
+from omnigift.api.routes.common import Limit, caller_of, json_response, observe
+from omnigift.api.schemas import GiftCard, GiftCardCreate, GiftCardList, LookupRequest
+from omnigift.clock import utcnow
+from omnigift.keys import Principal, Scope
+from omnigift.ledger.errors import CurrencyMismatch
+from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
+from omnigift.ledger.lookup import find_by_code
+from omnigift.ledger.queries import CardFilter, list_cards
+from omnigift.ledger.queries import get_card as load_card
+from omnigift.ledger.records import open_lots
+from omnigift.ledger.views import card_view
+
+router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"])
+Writer = Annotated[Principal, Depends(require(Scope.CARDS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Scope.CARDS_READ))]
+Looker = Annotated[Principal, Depends(require(Scope.CARDS_LOOKUP))]
+
+
+@router.post("", status_code=201, response_model=GiftCard, summary="Issue a gift card")
+async def issue(
+    body: GiftCardCreate, runtime: RuntimeDep, principal: Writer, idem: IdempotencyDep
+) -> Response:
+    """Issue a card: active with `initial_value`, or pending with none. The code is shown once."""
+    command = IssueCard(
+        type=body.type,
+        currency=body.currency,
+        initial_value=body.initial_value.amount if body.initial_value else None,
+        initial_lot=body.initial_lot.to_spec() if body.initial_lot else LotSpec(),
+        code=body.code,
+        pin=body.pin,
+        expires_at=body.expires_at,
+        customer_id=body.customer_id,
+        recipient=body.recipient.model_dump() if body.recipient else None,
+        metadata=body.metadata,
+        activate=body.activate,
+    )
+    if body.initial_value and body.initial_value.currency != body.currency:
+        raise CurrencyMismatch(
+            "initial_value must be in the card's currency", field="initial_value"
+        )
+
+    async def work(conn: AsyncConnection, now: datetime) -> Outcome:
+        issued = await issue_card(conn, command, runtime.policy, principal.origin, now)
+        lots = await open_lots(conn, issued.written.card.id)
+        view = card_view(issued.written.card, lots=lots, code=issued.code)
+        return Outcome(201, view, [issued.written.activity["type"]])
+
+    response, outcome = await run_idempotent(runtime, principal, idem, work)
+    observe(outcome)
+    return response
+
+
+@router.get("/{card_id}", response_model=GiftCard, summary="Get a gift card")
+async def get_card(
+    card_id: str,
+    runtime: RuntimeDep,
+    principal: Reader,
+    reveal: Annotated[
+        bool, Query(description="include the full code (scope cards:reveal)")
+    ] = False,
+) -> Response:
+    """The card with its balance, available value and lots."""
+    if reveal and not principal.allows(Scope.CARDS_REVEAL):
+        raise ApiError(403, ApiErrorCode.FORBIDDEN, "revealing codes needs scope cards:reveal")
+    async with runtime.db.read() as conn:
+        card = await load_card(conn, card_id)
+        lots = await open_lots(conn, card_id)
+    code = runtime.policy.vault.unseal(card.code_sealed) if reveal else None
+    return json_response(card_view(card, lots=lots, code=code))
+
+
+@router.get("", response_model=GiftCardList, summary="List gift cards")
+async def list_all(
+    runtime: RuntimeDep,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    state: str | None = None,
+    customer_id: str | None = None,
+    last4: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{4}$")] = None,
+    created_after: datetime | None = None,
+) -> Response:
+    """Cards in creation order; filter by state, customer, last 4 of the code, creation time."""
+    filters = CardFilter(state, customer_id, last4.upper() if last4 else None, created_after)
+    async with runtime.db.read() as conn:
+        cards, next_cursor = await list_cards(conn, filters, limit, cursor)
+    return json_response({"data": [card_view(c) for c in cards], "next_cursor": next_cursor})
+
+
+@router.post("/lookup", response_model=GiftCard, summary="Find a gift card by its code")
+async def lookup(
+    body: LookupRequest, request: Request, runtime: RuntimeDep, principal: Looker
+) -> Response:
+    """The card with this code (and PIN). Unknown code, bad check digit and wrong PIN all
+    answer 404; too many misses answer 429 with Retry-After."""
+    now = utcnow()
+    card = await find_by_code(
+        runtime.db,
+        body.code,
+        body.pin,
+        caller_of(request, principal),
+        runtime.policy,
+        runtime.limits,
+        now,
+    )
+    async with runtime.db.read() as conn:
+        view = card_view(card, lots=await open_lots(conn, card.id))
+    return json_response(view)

@@ -1,0 +1,219 @@
+"""Request and response shapes of the HTTP API (API.md), kept apart from tables and rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+from omnigift.ledger.cards import ActivityType, CardType
+from omnigift.ledger.issuing import LotSpec
+from omnigift.ledger.lots import LotKind
+from omnigift.money import MAX_AMOUNT, is_known_currency
+
+
+def _known_currency(code: str) -> str:
+    if not is_known_currency(code):
+        raise ValueError(f"{code} is not an ISO 4217 currency code (or PTS)")
+    return code
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Money(Strict):
+    """An amount in the currency's minor unit (cents): an integer, never a float."""
+
+    amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+    currency: Currency
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+class LotIn(Strict):
+    kind: LotKind = LotKind.PAID
+    expires_at: datetime | None = None
+
+    def to_spec(self) -> LotSpec:
+        return LotSpec(kind=self.kind, expires_at=self.expires_at)
+
+
+class Recipient(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40)
+    message: str | None = Field(default=None, max_length=2000)
+
+
+class Reference(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    order_id: str | None = None
+    sale_id: str | None = None
+    return_id: str | None = None
+    external_id: str | None = None
+
+
+Metadata = Annotated[dict[str, Any], Field(max_length=50)]
+
+
+class GiftCardCreate(Strict):
+    type: CardType = CardType.DIGITAL
+    currency: Currency
+    initial_value: Money | None = None
+    initial_lot: LotIn | None = None
+    code: str | None = Field(default=None, min_length=1, max_length=40)
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+    expires_at: datetime | None = None
+    customer_id: str | None = Field(default=None, max_length=40)
+    recipient: Recipient | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    activate: bool | None = None
+
+
+class Origin(BaseModel):
+    channel: str
+    integration_id: str | None = None
+    location_id: str | None = None
+    api_key_id: str | None = None
+    staff_user_id: str | None = None
+
+
+class IssuedVia(BaseModel):
+    channel: str
+    integration_id: str | None
+    location_id: str | None
+
+
+class LotOut(BaseModel):
+    id: str
+    kind: LotKind
+    remaining: MoneyOut
+    expires_at: datetime | None
+
+
+class GiftCard(BaseModel):
+    id: str
+    type: CardType
+    state: Literal["pending", "active", "frozen", "deactivated", "expired"]
+    code_last4: str
+    masked_code: str
+    code: str | None = Field(
+        default=None, description="Only in the response that created the card, or on reveal."
+    )
+    balance: MoneyOut
+    available: MoneyOut
+    initial_value: MoneyOut | None
+    currency: str
+    expires_at: datetime | None
+    customer_id: str | None
+    recipient: dict[str, Any] | None
+    issued_via: IssuedVia
+    pin_required: bool
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    lots: list[LotOut] | None = None
+
+
+class GiftCardList(BaseModel):
+    data: list[GiftCard]
+    next_cursor: str | None
+
+
+class ActivityCreate(Strict):
+    type: ActivityType
+    amount: Money | None = None
+    reason: str | None = Field(default=None, max_length=1000)
+    reference: Reference | None = None
+    metadata: Metadata | None = None
+    redeem_activity_id: str | None = Field(default=None, max_length=40)
+    lot: LotIn | None = None
+
+
+class Activity(BaseModel):
+    id: str
+    gift_card_id: str
+    type: ActivityType
+    amount: MoneyOut | None
+    balance_after: MoneyOut
+    state_after: str
+    reference: dict[str, Any] | None
+    reason: str | None
+    metadata: dict[str, Any]
+    redeem_activity_id: str | None
+    hold_id: str | None
+    origin: Origin
+    created_at: datetime
+
+
+class ActivityList(BaseModel):
+    data: list[Activity]
+    next_cursor: str | None
+
+
+class LookupRequest(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    pin: str | None = Field(default=None, max_length=16)
+
+
+class RedemptionCreate(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    pin: str | None = Field(default=None, max_length=16)
+    amount: Money
+    allow_partial: bool = False
+    reference: Reference | None = None
+    metadata: Metadata | None = None
+
+
+class HoldCreate(Strict):
+    amount: Money
+    expires_in: int | None = Field(default=None, ge=1)
+    reference: Reference | None = None
+
+
+class CaptureRequest(Strict):
+    amount: Money | None = None
+
+
+class Hold(BaseModel):
+    id: str
+    gift_card_id: str
+    state: Literal["open", "captured", "voided", "expired"]
+    amount: MoneyOut
+    captured_amount: MoneyOut | None
+    capture_activity_id: str | None
+    reference: dict[str, Any] | None
+    origin: dict[str, Any]
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+class CurrencyBalances(BaseModel):
+    currency: str
+    outstanding_liability: MoneyOut
+    card_count: int
+    system_accounts: dict[str, MoneyOut]
+
+
+class LedgerBalances(BaseModel):
+    data: list[CurrencyBalances]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None
+    errors: list[dict[str, str]] | None = None

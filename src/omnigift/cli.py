@@ -1,0 +1,179 @@
+"""The ``omnigift`` command: run the service, manage API keys, import and export cards."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omnigift.clock import utcnow
+from omnigift.config import ConfigurationError, Settings
+from omnigift.db.migrate import upgrade
+from omnigift.keys import Scope, create_key, list_keys, revoke_key
+from omnigift.ledger.errors import LedgerError
+from omnigift.logs import configure
+from omnigift.runtime import Runtime
+
+app = typer.Typer(help="Omnigift: one system of record for gift cards.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+cards_app = typer.Typer(help="Cards: historical import and export.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(cards_app, name="cards")
+console = Console()
+err = Console(stderr=True)
+
+
+def _runtime() -> Runtime:
+    settings = Settings()
+    configure(json=settings.log_json, level=settings.log_level)
+    try:
+        runtime = Runtime.from_settings(settings)
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return runtime
+
+
+async def _migrated(runtime: Runtime) -> Runtime:
+    await upgrade(runtime.db)
+    return runtime
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only, no jobs")] = False,
+    workers: Annotated[int, typer.Option(help="server processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Serve the API (docs at /docs) and, unless --no-worker, the background jobs."""
+    import uvicorn
+
+    runtime = _runtime()
+    if workers > 1 and runtime.settings.is_sqlite:
+        err.print("[red]--workers > 1 needs PostgreSQL; SQLite has one writer[/red]")
+        raise typer.Exit(2)
+    where = runtime.settings.resolved_database_url.split("///")[-1]
+    database = f"SQLite {where}" if runtime.settings.is_sqlite else "PostgreSQL"
+    console.print(f"Omnigift on http://{host}:{port} (docs: /docs), database: {database}")
+    factory = (
+        "omnigift.serving:app_without_worker" if no_worker else "omnigift.serving:app_with_worker"
+    )
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background jobs (expiry, clean-up); stops cleanly on SIGTERM or Ctrl-C."""
+    from omnigift.worker import run_forever
+
+    async def main() -> None:
+        runtime = await _migrated(_runtime())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        console.print("Omnigift worker running; SIGTERM or Ctrl-C to stop")
+        await run_forever(runtime, stop)
+        await runtime.db.dispose()
+
+    asyncio.run(main())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="a name staff will recognise")],
+    scope: Annotated[
+        list[str], typer.Option(help=f"repeat for each: {', '.join(s.value for s in Scope)}")
+    ],
+    channel: Annotated[str, typer.Option(help="channel its activities record")] = "api",
+    location: Annotated[str | None, typer.Option(help="location its activities record")] = None,
+) -> None:
+    """Create a key. Its secret is printed once, alone on the last line."""
+
+    async def main() -> str:
+        runtime = await _migrated(_runtime())
+        try:
+            async with runtime.db.transaction() as conn:
+                key, secret = await create_key(
+                    conn, name, scope, utcnow(), channel=channel, location_id=location
+                )
+        finally:
+            await runtime.db.dispose()
+        console.print(
+            f"Created {key['id']} ({name}) with scopes {', '.join(key['scopes'])}"
+            f"{f', channel {channel}' if channel != 'api' else ''}"
+            f"{f', location {location}' if location else ''}."
+        )
+        console.print("The secret is shown only now; store it safely:")
+        return secret
+
+    try:
+        secret = asyncio.run(main())
+    except LedgerError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+
+    async def main() -> list[dict[str, object]]:
+        runtime = await _migrated(_runtime())
+        try:
+            async with runtime.db.read() as conn:
+                return await list_keys(conn)
+        finally:
+            await runtime.db.dispose()
+
+    table = Table("id", "name", "scopes", "channel", "location", "created", "revoked")
+    for key in asyncio.run(main()):
+        table.add_row(
+            str(key["id"]),
+            str(key["name"]),
+            ", ".join(key["scopes"]),  # type: ignore[arg-type]
+            str(key["channel"]),
+            str(key["location_id"] or ""),
+            str(key["created_at"]),
+            str(key["revoked_at"] or ""),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key; it stops working within seconds."""
+
+    async def main() -> None:
+        runtime = await _migrated(_runtime())
+        try:
+            async with runtime.db.transaction() as conn:
+                await revoke_key(conn, key_id, utcnow())
+        finally:
+            await runtime.db.dispose()
+
+    try:
+        asyncio.run(main())
+    except LedgerError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"Revoked {key_id}.")
+
+
+def main() -> None:
+    app()

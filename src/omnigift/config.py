@@ -1,0 +1,107 @@
+"""Configuration from the environment (``OMNIGIFT_*``), via pydantic-settings.
+
+The embedded default (a SQLite file in the data directory) needs no configuration at all: a
+secret key is created in the data directory on first start and reused. In production
+(``OMNIGIFT_ENV=production``) a missing secret is a start-up error, never a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "secret.key"  # noqa: S105 - a file name, not a secret
+
+
+class ConfigurationError(RuntimeError):
+    """The service cannot start with this configuration; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Each field is read from ``OMNIGIFT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGIFT_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+
+    # Codes
+    code_length: int = Field(default=20, ge=16, le=20)
+    code_prefix: str = Field(default="", pattern=r"^[0-9]{0,4}$")
+
+    # Expiry policy: paid value may not expire sooner than this (US CARD Act: five years).
+    min_paid_expiry_days: int = Field(default=5 * 365, ge=0)
+
+    # Holds
+    default_hold_seconds: int = Field(default=900, ge=1)
+    max_hold_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+
+    # Lookup brute-force protection
+    lookup_max_misses: int = Field(default=10, ge=1)
+    lookup_window_seconds: int = Field(default=15 * 60, ge=1)
+    lookup_surge_misses: int = Field(default=200, ge=1)
+    pin_max_failures: int = Field(default=5, ge=1)
+
+    # Idempotency keys are kept at least this long.
+    idempotency_retention_hours: int = Field(default=48, ge=24)
+
+    # API key cache: how long a verified key is trusted without asking the database again.
+    auth_cache_seconds: float = Field(default=2.0, ge=0)
+
+    # Background worker
+    worker_interval_seconds: float = Field(default=5.0, gt=0)
+
+    # Database pool
+    pool_size: int = Field(default=10, ge=1)
+
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL: configured, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'omnigift.sqlite').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_secret_key(self) -> bytes:
+        """The master secret all other keys are derived from.
+
+        Development: created once in the data directory (mode 0600) and reused.
+        Production: must be configured; its absence stops the service.
+        """
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise ConfigurationError("OMNIGIFT_SECRET_KEY must be at least 32 characters")
+            return self.secret_key.encode()
+        if self.env == "production":
+            raise ConfigurationError(
+                "OMNIGIFT_SECRET_KEY is not set. In production the secret that seals gift card "
+                "codes must be configured explicitly (at least 32 random characters)."
+            )
+        return _secret_from_data_dir(self.data_dir)
+
+
+def _secret_from_data_dir(data_dir: Path) -> bytes:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()

@@ -1,0 +1,213 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic migrations are written from these.
+
+The database is the backstop for the ledger's invariants: balances can't go negative, holds
+can't exceed the balance, an activity's postings are never cascaded away, and idempotency keys and
+event sequences are unique.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from omnigift.db.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(40)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # gift_card | store_credit | points | system
+    Column("kind", String(20), nullable=False),
+    Column("currency", String(4), nullable=False),
+    # Cached balance of a value account, kept in step with its postings in the same transaction.
+    # System accounts never update it: their balances are derived from postings (no hot row).
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("held", BigInteger, nullable=False, server_default="0"),
+    # Increases by one per event of this account: the event sequence a consumer can follow.
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind = 'system' OR balance >= 0", name="balance_not_negative"),
+    CheckConstraint("held >= 0 AND (kind = 'system' OR held <= balance)", name="held_within"),
+)
+
+gift_cards = Table(
+    "gift_cards",
+    metadata,
+    Column("id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True),
+    Column("type", String(10), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("currency", String(4), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_sealed", Text, nullable=False),
+    Column("code_last4", String(4), nullable=False),
+    Column("pin_hash", Text),
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("pin_failures_since", UTCDateTime),
+    Column("initial_value", BigInteger),
+    Column("expires_at", UTCDateTime),
+    Column("customer_id", ID),
+    Column("recipient", JSON),
+    Column("issued_channel", String(20), nullable=False),
+    Column("issued_integration_id", ID),
+    Column("issued_location_id", String(100)),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_gift_cards_state_expires", "state", "expires_at"),
+    Index("ix_gift_cards_customer", "customer_id"),
+    Index("ix_gift_cards_last4", "code_last4"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False),
+    Column("kind", String(12), nullable=False),  # paid | promotional | refund
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("remaining >= 0", name="remaining_not_negative"),
+    Index("ix_lots_account", "account_id"),
+    Index("ix_lots_expiring", "expires_at"),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("amount", BigInteger),
+    Column("currency", String(4), nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("state_after", String(12), nullable=False),
+    Column("reason", Text),
+    Column("reference", JSON),
+    Column("metadata", JSON),
+    Column("channel", String(20), nullable=False),
+    Column("integration_id", ID),
+    Column("location_id", String(100)),
+    Column("api_key_id", ID),
+    Column("staff_user_id", ID),
+    Column("redeem_activity_id", ID),
+    Column("hold_id", ID),
+    # [[lot_id, amount], ...]: which lots this activity moved, so a refund can restore them.
+    Column("lot_movements", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_activities_account", "account_id", "id"),
+    Index("ix_activities_created", "created_at"),
+    Index("ix_activities_redeem", "redeem_activity_id"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("activity_id", ID, ForeignKey("activities.id", ondelete="RESTRICT"), nullable=False),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False),
+    Column("currency", String(4), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Index("ix_postings_account", "account_id"),
+    Index("ix_postings_activity", "activity_id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False),
+    Column("state", String(10), nullable=False),  # open | captured | voided | expired
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(4), nullable=False),
+    Column("captured_amount", BigInteger),
+    Column("capture_activity_id", ID),
+    Column("reference", JSON),
+    Column("channel", String(20), nullable=False),
+    Column("location_id", String(100)),
+    Column("api_key_id", ID),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    Index("ix_holds_open_expiry", "state", "expires_at"),
+    Index("ix_holds_account", "account_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("type", String(60), nullable=False),
+    Column("account_id", ID),
+    Column("sequence", Integer),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "sequence", name="uq_events_account_sequence"),
+    Index("ix_events_created", "created_at"),
+    Index("ix_events_type", "type"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("location_id", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", ID, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer),
+    Column("response_body", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_idempotency_created", "created_at"),
+)
+
+lookup_misses = Table(
+    "lookup_misses",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("bucket", String(120), nullable=False),  # "key:<id>" or "ip:<address>"
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_lookup_misses_bucket", "bucket", "created_at"),
+    Index("ix_lookup_misses_created", "created_at"),
+)

@@ -1,0 +1,16 @@
+"""The event types the service emits. Later parts (customers, loyalty, orders ...) extend it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    GIFT_CARD_CREATED = "gift_card.created"
+    GIFT_CARD_UPDATED = "gift_card.updated"
+    GIFT_CARD_ACTIVITY_CREATED = "gift_card.activity.created"
+    HOLD_CREATED = "hold.created"
+    HOLD_CAPTURED = "hold.captured"
+    HOLD_VOIDED = "hold.voided"
+    HOLD_EXPIRED = "hold.expired"
+    LOOKUP_SURGE = "security.lookup_surge"

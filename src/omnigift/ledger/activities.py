@@ -1,0 +1,312 @@
+"""Applying an activity to a card: check the rules under the card's lock, then write it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from omnigift.db.tables import activities, holds
+from omnigift.events.catalogue import EventType
+from omnigift.ledger.cards import (
+    NEEDS_AMOUNT,
+    NEXT_STATE,
+    REQUESTABLE,
+    TAKES_NO_AMOUNT,
+    ActivityType,
+    CardState,
+    check_activity,
+    check_lot_expiry,
+)
+from omnigift.ledger.errors import InvalidRequest, NotFound, RefundExceedsRedemption
+from omnigift.ledger.issuing import LotSpec
+from omnigift.ledger.lots import LotKind, Movement, plan_burn, plan_restore
+from omnigift.ledger.origin import Origin
+from omnigift.ledger.policy import LedgerPolicy
+from omnigift.ledger.postings import (
+    SINK_OF,
+    SOURCE_OF_LOT,
+    SystemAccount,
+    credit_card,
+    debit_card,
+)
+from omnigift.ledger.records import (
+    CardRecord,
+    Change,
+    NewLot,
+    Written,
+    lock_card,
+    open_lots,
+    write_activity,
+)
+from omnigift.ledger.views import hold_view
+
+
+@dataclass(frozen=True)
+class ActivityRequest:
+    """What a client asks to happen to a card."""
+
+    type: ActivityType
+    amount: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+    reference: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    redeem_activity_id: str | None = None
+    lot: LotSpec | None = None
+    allow_partial: bool = False  # redeem: take what is available, up to the amount
+
+
+def check_request(request: ActivityRequest) -> None:
+    """Refuse a malformed request before touching the database."""
+    kind = request.type
+    if kind not in REQUESTABLE:
+        raise InvalidRequest(f"{kind} activities are recorded by the system only", field="type")
+    if kind in NEEDS_AMOUNT and request.amount is None:
+        raise InvalidRequest(f"a {kind} activity needs an amount", field="amount")
+    if kind in TAKES_NO_AMOUNT and request.amount is not None:
+        raise InvalidRequest(f"a {kind} activity takes no amount", field="amount")
+    if request.amount is not None and request.amount <= 0:
+        raise InvalidRequest("amounts must be positive", field="amount.amount")
+    if kind in (ActivityType.ADJUST_INCREMENT, ActivityType.ADJUST_DECREMENT) and not (
+        request.reason and request.reason.strip()
+    ):
+        raise InvalidRequest("an adjustment needs a reason", field="reason")
+    if request.redeem_activity_id and kind is not ActivityType.REFUND:
+        raise InvalidRequest("only a refund names a redemption", field="redeem_activity_id")
+
+
+async def apply_activity(
+    conn: AsyncConnection,
+    card_id: str,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    origin: Origin,
+    now: datetime,
+) -> Written:
+    """Apply one requested activity to a card, or refuse it having written nothing."""
+    check_request(request)
+    card = await lock_card(conn, card_id)
+    amount = request.amount
+    if request.allow_partial and request.type is ActivityType.REDEEM and amount is not None:
+        amount = min(amount, card.balance - card.held) or amount  # nothing left: refused below
+    check_activity(card.snapshot(), request.type, amount, request.currency, now)
+    change = Change(
+        card=card,
+        type=request.type,
+        origin=origin,
+        amount=amount,
+        reason=request.reason,
+        reference=request.reference,
+        metadata=request.metadata,
+        state_after=NEXT_STATE.get(request.type),
+    )
+    await _BUILDERS[request.type](conn, change, request, policy, now)
+    return await write_activity(conn, change, now)
+
+
+async def _add_value(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+    *,
+    default_kind: LotKind,
+    source: SystemAccount | None = None,
+) -> None:
+    """A new lot of value on the card (activate with a value, load, refund, adjust up)."""
+    card = change.card
+    if change.amount is None and change.type is ActivityType.ACTIVATE:
+        change.amount = card.initial_value  # a printed denomination, loaded on activation
+    if change.amount is None:
+        return
+    spec = request.lot or LotSpec(kind=default_kind)
+    check_lot_expiry(spec.kind, spec.expires_at, now, policy.min_paid_expiry)
+    if spec.kind is LotKind.PAID:
+        check_lot_expiry(LotKind.PAID, card.expires_at, now, policy.min_paid_expiry)
+    change.new_lot = NewLot(spec.kind, change.amount, spec.expires_at)
+    change.postings = credit_card(
+        card.id, card.currency, change.amount, source or SOURCE_OF_LOT[spec.kind]
+    )
+
+
+async def _activate(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    await _add_value(conn, change, request, policy, now, default_kind=LotKind.PAID)
+
+
+async def _load(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    await _add_value(conn, change, request, policy, now, default_kind=LotKind.PAID)
+
+
+async def _adjust_increment(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    await _add_value(
+        conn,
+        change,
+        request,
+        policy,
+        now,
+        default_kind=LotKind.PAID,
+        source=SystemAccount.ADJUSTMENTS,
+    )
+
+
+async def _take_value(conn: AsyncConnection, change: Change, amount: int) -> None:
+    """Spend ``amount`` from the card's lots in burn order, into the activity's sink account."""
+    card = change.card
+    plan = plan_burn(await open_lots(conn, card.id), amount)
+    change.lot_movements = [(lot_id, -moved) for lot_id, moved in plan]
+    change.postings = debit_card(card.id, card.currency, amount, SINK_OF[change.type])
+
+
+async def _redeem(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    assert change.amount is not None
+    await _take_value(conn, change, change.amount)
+
+
+_adjust_decrement = _redeem
+
+
+async def _refund(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    if request.redeem_activity_id is None:
+        await _add_value(
+            conn,
+            change,
+            request,
+            policy,
+            now,
+            default_kind=LotKind.REFUND,
+            source=SystemAccount.REFUNDS,
+        )
+        return
+    assert change.amount is not None
+    change.redeem_activity_id = request.redeem_activity_id
+    change.lot_movements = await _restore_plan(
+        conn, change.card, request.redeem_activity_id, change.amount
+    )
+    change.postings = credit_card(
+        change.card.id, change.card.currency, change.amount, SystemAccount.REDEEMED
+    )
+
+
+async def _restore_plan(
+    conn: AsyncConnection, card: CardRecord, redeem_id: str, amount: int
+) -> list[Movement]:
+    """Which lots a refund of a named redemption restores; never more than is left of it."""
+    redeemed = (
+        await conn.execute(
+            select(activities.c.amount, activities.c.lot_movements).where(
+                activities.c.id == redeem_id,
+                activities.c.account_id == card.id,
+                activities.c.type == ActivityType.REDEEM.value,
+            )
+        )
+    ).first()
+    if redeemed is None:
+        raise NotFound(f"no redemption {redeem_id} on this card")
+    earlier = (
+        await conn.execute(
+            select(activities.c.amount, activities.c.lot_movements).where(
+                activities.c.redeem_activity_id == redeem_id
+            )
+        )
+    ).all()
+    refunded = sum(row.amount for row in earlier)
+    if amount > redeemed.amount - refunded:
+        raise RefundExceedsRedemption(
+            f"{redeemed.amount - refunded} of that redemption is left to refund", field="amount"
+        )
+    spent = [(lot_id, -moved) for lot_id, moved in redeemed.lot_movements or []]
+    restored = [(lot_id, moved) for row in earlier for lot_id, moved in row.lot_movements or []]
+    return plan_restore(spent, restored, amount)
+
+
+async def _state_only(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    """Freeze, unfreeze, deactivate: a new state, no value moves."""
+
+
+async def _clear_balance(
+    conn: AsyncConnection,
+    change: Change,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    now: datetime,
+) -> None:
+    """Take the whole balance off the card, releasing its open holds first."""
+    card = change.card
+    change.extra_events = await release_open_holds(conn, card.id, "voided", now)
+    change.held_delta = -card.held
+    if card.balance:
+        change.amount = card.balance
+        await _take_value(conn, change, card.balance)
+
+
+async def release_open_holds(
+    conn: AsyncConnection, card_id: str, state: str, now: datetime
+) -> list[tuple[EventType, dict[str, Any]]]:
+    """End every open hold of a locked card (``voided`` or ``expired``); their events."""
+    rows = (
+        await conn.execute(
+            update(holds)
+            .where(holds.c.account_id == card_id, holds.c.state == "open")
+            .values(state=state, updated_at=now)
+            .returning(*holds.c)
+        )
+    ).all()
+    kind = EventType.HOLD_VOIDED if state == "voided" else EventType.HOLD_EXPIRED
+    return [(kind, {"hold": hold_view(row._mapping)}) for row in rows]
+
+
+_BUILDERS = {
+    ActivityType.ACTIVATE: _activate,
+    ActivityType.LOAD: _load,
+    ActivityType.REDEEM: _redeem,
+    ActivityType.REFUND: _refund,
+    ActivityType.ADJUST_INCREMENT: _adjust_increment,
+    ActivityType.ADJUST_DECREMENT: _adjust_decrement,
+    ActivityType.FREEZE: _state_only,
+    ActivityType.UNFREEZE: _state_only,
+    ActivityType.DEACTIVATE: _state_only,
+    ActivityType.CLEAR_BALANCE: _clear_balance,
+}
+
+__all__ = ["ActivityRequest", "CardState", "apply_activity", "check_request"]

@@ -1,0 +1,317 @@
+"""Reading and writing the ledger's rows. Every money path goes through ``lock_card`` and
+``write_activity``: one place that locks, one place that writes balances, lots, postings and events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from omnigift.db.tables import accounts, activities, gift_cards, lots, postings
+from omnigift.events.catalogue import EventType
+from omnigift.events.outbox import PendingEvent, record
+from omnigift.ids import new_id
+from omnigift.ledger.cards import ActivityType, CardSnapshot, CardState
+from omnigift.ledger.errors import NotFound
+from omnigift.ledger.lots import Lot, LotKind, Movement
+from omnigift.ledger.origin import Origin
+from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
+
+CARD_COLUMNS = (
+    *gift_cards.c,
+    accounts.c.balance,
+    accounts.c.held,
+    accounts.c.version,
+    accounts.c.updated_at,
+)
+
+
+@dataclass(slots=True)
+class CardRecord:
+    """A gift card with its account: what a command reads under lock and what views show."""
+
+    id: str
+    type: str
+    state: CardState
+    currency: str
+    balance: int
+    held: int
+    version: int
+    expires_at: datetime | None
+    code_last4: str
+    code_sealed: str
+    pin_hash: str | None
+    pin_failures: int
+    pin_failures_since: datetime | None
+    initial_value: int | None
+    customer_id: str | None
+    recipient: dict[str, Any] | None
+    issued_channel: str
+    issued_integration_id: str | None
+    issued_location_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> CardRecord:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            type=m["type"],
+            state=CardState(m["state"]),
+            currency=m["currency"],
+            balance=m["balance"],
+            held=m["held"],
+            version=m["version"],
+            expires_at=m["expires_at"],
+            code_last4=m["code_last4"],
+            code_sealed=m["code_sealed"],
+            pin_hash=m["pin_hash"],
+            pin_failures=m["pin_failures"],
+            pin_failures_since=m["pin_failures_since"],
+            initial_value=m["initial_value"],
+            customer_id=m["customer_id"],
+            recipient=m["recipient"],
+            issued_channel=m["issued_channel"],
+            issued_integration_id=m["issued_integration_id"],
+            issued_location_id=m["issued_location_id"],
+            metadata=m["metadata"] or {},
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+    def snapshot(self) -> CardSnapshot:
+        return CardSnapshot(self.state, self.currency, self.balance, self.held, self.expires_at)
+
+
+def card_query() -> Any:
+    """SELECT of every card column joined with its account."""
+    return select(*CARD_COLUMNS).join_from(gift_cards, accounts, gift_cards.c.id == accounts.c.id)
+
+
+async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
+    """Read a card and lock its account row until the transaction ends.
+
+    Every command that changes a card's value or state starts here, so commands on one card run
+    one after the other. A command locking several accounts must lock them in id order.
+    """
+    query = card_query().where(gift_cards.c.id == card_id).with_for_update(of=accounts)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"no gift card {card_id}")
+    return CardRecord.from_row(row)
+
+
+async def find_card(conn: AsyncConnection, card_id: str) -> CardRecord | None:
+    """Read a card without locking it."""
+    row = (await conn.execute(card_query().where(gift_cards.c.id == card_id))).first()
+    return CardRecord.from_row(row) if row else None
+
+
+async def open_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
+    """The account's lots that still hold value."""
+    rows = await conn.execute(
+        select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at)
+        .where(lots.c.account_id == account_id, lots.c.remaining > 0)
+        .order_by(lots.c.id)
+    )
+    return [Lot(r.id, LotKind(r.kind), r.remaining, r.expires_at, r.created_at) for r in rows]
+
+
+@dataclass(slots=True)
+class NewLot:
+    kind: LotKind
+    amount: int
+    expires_at: datetime | None
+    id: str = field(default_factory=lambda: new_id("lot"))
+
+
+@dataclass(slots=True)
+class Change:
+    """Everything one activity does to one card; written by ``write_activity`` in one go."""
+
+    card: CardRecord
+    type: ActivityType
+    origin: Origin
+    amount: int | None = None
+    postings: list[Posting] = field(default_factory=list)
+    lot_movements: list[Movement] = field(default_factory=list)  # signed: negative spends
+    new_lot: NewLot | None = None
+    state_after: CardState | None = None
+    held_delta: int = 0
+    reason: str | None = None
+    reference: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    redeem_activity_id: str | None = None
+    hold_id: str | None = None
+    extra_events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
+    created: bool = False  # the card is new: ``gift_card.created`` comes first
+    activity_id: str = field(default_factory=lambda: new_id("act"))
+
+
+@dataclass(slots=True)
+class Written:
+    """The activity row as stored, and the card as it stands after it."""
+
+    activity: dict[str, Any]
+    card: CardRecord
+
+
+async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -> Written:
+    """Apply a checked change: balance, held, state, lots, the activity, its postings, its events.
+
+    The caller holds the card's lock (``lock_card``). The balance and held columns move by deltas,
+    and the database's CHECK constraints refuse a negative balance as a last line of defence.
+    """
+    card = change.card
+    assert_balanced(change.postings)
+    delta = sum(amount for account, amount in change.postings if account == card.id)
+    state_after = change.state_after or card.state
+    activity_id = change.activity_id
+    activity = {
+        "id": activity_id,
+        "account_id": card.id,
+        "type": change.type.value,
+        "amount": change.amount,
+        "currency": card.currency,
+        "balance_after": card.balance + delta,
+        "state_after": state_after.value,
+        "reason": change.reason,
+        "reference": change.reference,
+        "metadata": change.metadata,
+        **change.origin.as_dict(),
+        "redeem_activity_id": change.redeem_activity_id,
+        "hold_id": change.hold_id,
+        "lot_movements": [list(m) for m in change.lot_movements] or None,
+        "created_at": now,
+    }
+    n_events = 1 + change.created + (state_after is not card.state) + len(change.extra_events)
+    after = replace(
+        card,
+        balance=card.balance + delta,
+        held=card.held + change.held_delta,
+        state=state_after,
+        version=card.version + n_events,
+        updated_at=now,
+    )
+    pending = _events_for(change, activity, after)
+
+    await move_account(
+        conn, card.id, now, delta=delta, held_delta=change.held_delta, events=len(pending)
+    )
+    if state_after is not card.state:
+        await conn.execute(
+            update(gift_cards).where(gift_cards.c.id == card.id).values(state=state_after.value)
+        )
+    if change.lot_movements:
+        await conn.execute(
+            update(lots)
+            .where(lots.c.id == bindparam("lot_id"))
+            .values(remaining=lots.c.remaining + bindparam("moved")),
+            [{"lot_id": lot_id, "moved": moved} for lot_id, moved in change.lot_movements],
+        )
+    if change.new_lot:
+        await insert_lot(conn, card.id, change.new_lot, now)
+    await conn.execute(activities.insert().values(activity))
+    if change.postings:
+        await conn.execute(
+            postings.insert(),
+            [
+                {
+                    "activity_id": activity_id,
+                    "account_id": account,
+                    "currency": card.currency,
+                    "amount": amount,
+                }
+                for account, amount in change.postings
+            ],
+        )
+    await record(conn, pending, now)
+    return Written(activity=activity, card=after)
+
+
+async def move_account(
+    conn: AsyncConnection,
+    account_id: str,
+    now: datetime,
+    *,
+    delta: int = 0,
+    held_delta: int = 0,
+    events: int = 1,
+) -> None:
+    """The one statement that changes a value account's balance, held value and version."""
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            balance=accounts.c.balance + delta,
+            held=accounts.c.held + held_delta,
+            version=accounts.c.version + events,
+            updated_at=now,
+        )
+    )
+
+
+async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: datetime) -> None:
+    await conn.execute(
+        lots.insert().values(
+            id=lot.id,
+            account_id=account_id,
+            kind=lot.kind.value,
+            amount=lot.amount,
+            remaining=lot.amount,
+            expires_at=lot.expires_at,
+            created_at=now,
+        )
+    )
+
+
+def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> list[PendingEvent]:
+    # Imported late to keep views (presentation) out of the import graph of the row code.
+    from omnigift.ledger.views import activity_view, card_view
+
+    card_data = card_view(after)
+    pending = []
+    if change.created:
+        pending.append(
+            PendingEvent(EventType.GIFT_CARD_CREATED, {"gift_card": card_data}, account_id=after.id)
+        )
+    pending.append(
+        PendingEvent(
+            EventType.GIFT_CARD_ACTIVITY_CREATED,
+            {"activity": activity_view(activity), "gift_card": card_data},
+            account_id=after.id,
+        )
+    )
+    if after.state is not change.card.state and not change.created:
+        pending.append(
+            PendingEvent(EventType.GIFT_CARD_UPDATED, {"gift_card": card_data}, account_id=after.id)
+        )
+    pending.extend(
+        PendingEvent(kind, data, account_id=after.id) for kind, data in change.extra_events
+    )
+    for offset, event in enumerate(pending, start=1):
+        event.sequence = change.card.version + offset
+    return pending
+
+
+async def ensure_system_accounts(conn: AsyncConnection, currency: str, now: datetime) -> None:
+    """Create the system accounts of a currency the first time a card in it is issued."""
+    rows = [
+        {
+            "id": system_account_id(name, currency),
+            "kind": "system",
+            "currency": currency,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for name in SystemAccount
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(dialect.insert(accounts).values(rows).on_conflict_do_nothing())

@@ -1,0 +1,17 @@
+"""Prometheus metrics served at ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "omnigift_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "omnigift_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+ACTIVITIES = Counter("omnigift_activities_total", "Activities recorded", ["type"])
+EXPIRED = Counter("omnigift_expiry_total", "Cards, lots and holds ended by expiry", ["what"])

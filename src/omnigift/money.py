@@ -1,0 +1,57 @@
+"""Money: integer minor units and an ISO 4217 currency. Never floats.
+
+Exponents come from Babel's currency data; loyalty points use the pseudo-currency ``PTS`` with
+no decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+POINTS = "PTS"
+MAX_AMOUNT = 10**12  # one hundred million dollars in cents: far above any card, far below int64
+
+
+@lru_cache(maxsize=512)
+def is_known_currency(code: str) -> bool:
+    """True for ISO 4217 codes Babel knows, and for loyalty points."""
+    return code == POINTS or code in list_currencies()
+
+
+@lru_cache(maxsize=512)
+def exponent(currency: str) -> int:
+    """Number of decimal places of the currency's minor unit (USD 2, JPY 0, PTS 0)."""
+    if currency == POINTS:
+        return 0
+    return int(get_currency_precision(currency))
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount in minor units of one currency."""
+
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise TypeError("Money.amount must be an int of minor units")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} and {other.currency}")
+
+    def as_dict(self) -> dict[str, int | str]:
+        """The API's JSON form: ``{"amount": 2500, "currency": "USD"}``."""
+        return {"amount": self.amount, "currency": self.currency}
