@@ -142,6 +142,8 @@ def keys_list() -> None:
             await runtime.db.dispose()
 
     table = Table("id", "name", "scopes", "channel", "location", "created", "revoked")
+    for column in table.columns:
+        column.overflow = "fold"  # ids are copied from here: never cut them short
     for key in asyncio.run(main()):
         table.add_row(
             str(key["id"]),

@@ -115,6 +115,8 @@ async def _misses(conn: AsyncConnection, bucket: str | None, since: datetime) ->
     )
     if bucket is not None:
         query = query.where(lookup_misses.c.bucket == bucket)
+    else:  # every miss writes exactly one key bucket row: count those
+        query = query.where(lookup_misses.c.bucket.startswith("key:"))
     return int((await conn.execute(query)).scalar_one())
 
 

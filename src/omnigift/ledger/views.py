@@ -67,7 +67,7 @@ def card_view(
     return view
 
 
-def activity_view(row: Mapping[str, Any]) -> dict[str, Any]:
+def activity_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The Activity object of API.md, from an ``activities`` row."""
     currency = row["currency"]
     return {
@@ -93,7 +93,7 @@ def activity_view(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def hold_view(row: Mapping[str, Any]) -> dict[str, Any]:
+def hold_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The Hold object of API.md, from a ``holds`` row."""
     currency = row["currency"]
     return {

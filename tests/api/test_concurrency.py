@@ -1,0 +1,63 @@
+"""Concurrent redeems never overspend and never deadlock (on PostgreSQL, real row locks)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.factories import act, card, issue, usd
+
+
+@pytest.fixture(params=["postgres"])
+def database_url(request, postgres_server):
+    """These tests need real concurrency: PostgreSQL only."""
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import TEMPLATE_DB
+
+    name = f"c{os.getpid()}_{request.node.name[:30].lower().replace('[', '_').replace(']', '')}"
+
+    async def create():
+        admin = create_async_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            await conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        await admin.dispose()
+
+    asyncio.run(create())
+    return postgres_server.url(name)
+
+
+async def test_fifty_concurrent_redeemers_never_overspend_one_card(app_client, admin):
+    issued = await issue(app_client, admin, 10_000)
+    amounts = [300 + (i * 37) % 200 for i in range(50)]  # about 20,000 asked of 10,000
+    responses = await asyncio.gather(
+        *(act(app_client, admin, issued["id"], "redeem", amount) for amount in amounts)
+    )
+    taken = [a for a, r in zip(amounts, responses, strict=True) if r.status_code == 201]
+    refused = [r for r in responses if r.status_code != 201]
+    assert all(r.status_code == 409 and r.json()["code"] == "insufficient_funds" for r in refused)
+    assert sum(taken) <= 10_000
+    final = await card(app_client, admin, issued["id"])
+    assert final["balance"] == usd(10_000 - sum(taken))
+
+
+async def test_concurrent_holds_and_redeems_never_exceed_the_balance(app_client, admin):
+    from tests.factories import post
+
+    issued = await issue(app_client, admin, 5_000)
+    holds = [
+        post(app_client, f"/v1/gift-cards/{issued['id']}/holds", admin, {"amount": usd(700)})
+        for _ in range(10)
+    ]
+    redeems = [act(app_client, admin, issued["id"], "redeem", 700) for _ in range(10)]
+    responses = await asyncio.gather(*holds, *redeems)
+    ok = sum(1 for r in responses if r.status_code == 201)
+    assert ok == 7  # 7 x 700 = 4,900 fits; an eighth would not
+    final = await card(app_client, admin, issued["id"])
+    assert final["available"]["amount"] == 5_000 - 7 * 700
+    assert final["available"]["amount"] >= 0

@@ -1,0 +1,92 @@
+"""Idempotency: every POST that moves value runs once per key (API.md, Conventions)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import make_key
+from tests.factories import card, issue, usd
+
+
+def _redeem(card_id: str, amount: int = 100) -> tuple[str, dict]:
+    return f"/v1/gift-cards/{card_id}/activities", {"type": "redeem", "amount": usd(amount)}
+
+
+async def test_a_post_without_an_idempotency_key_is_refused(app_client, admin):
+    issued = await issue(app_client, admin, 1000)
+    path, body = _redeem(issued["id"])
+    response = await app_client.post(path, json=body, headers=admin)
+    assert response.status_code == 400
+    assert response.json()["code"] == "idempotency_key_required"
+
+
+async def test_a_retry_replays_the_first_response_exactly(app_client, admin):
+    issued = await issue(app_client, admin, 1000)
+    path, body = _redeem(issued["id"])
+    headers = {**admin, "Idempotency-Key": "retry-1"}
+    first = await app_client.post(path, json=body, headers=headers)
+    second = await app_client.post(path, json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(900)
+
+
+async def test_the_same_key_with_a_different_body_is_refused(app_client, admin):
+    issued = await issue(app_client, admin, 1000)
+    path, body = _redeem(issued["id"])
+    headers = {**admin, "Idempotency-Key": "reuse-1"}
+    await app_client.post(path, json=body, headers=headers)
+    _, other = _redeem(issued["id"], 200)
+    response = await app_client.post(path, json=other, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+
+
+async def test_keys_are_scoped_to_the_api_key_that_sent_them(app_client, admin):
+    issued = await issue(app_client, admin, 1000)
+    other = await make_key(app_client, "cards:redeem")
+    path, body = _redeem(issued["id"])
+    await app_client.post(path, json=body, headers={**admin, "Idempotency-Key": "shared"})
+    response = await app_client.post(
+        path, json=body, headers={**other, "Idempotency-Key": "shared"}
+    )
+    assert response.status_code == 201
+    assert "idempotent-replayed" not in response.headers
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(800)
+
+
+async def test_a_refused_request_stores_nothing_so_its_retry_runs(app_client, admin):
+    issued = await issue(app_client, admin, 1000)
+    headers = {**admin, "Idempotency-Key": "after-load"}
+    path, body = _redeem(issued["id"], 1500)
+    refused = await app_client.post(path, json=body, headers=headers)
+    assert refused.json()["code"] == "insufficient_funds"
+    await app_client.post(
+        path,
+        json={"type": "load", "amount": usd(1000)},
+        headers={**admin, "Idempotency-Key": "load-1"},
+    )
+    retried = await app_client.post(path, json=body, headers=headers)
+    assert retried.status_code == 201
+
+
+async def test_twenty_simultaneous_requests_with_one_key_make_one_activity(app_client, admin):
+    issued = await issue(app_client, admin, 10_000)
+    path, body = _redeem(issued["id"], 100)
+    headers = {**admin, "Idempotency-Key": "burst"}
+    responses = await asyncio.gather(
+        *(app_client.post(path, json=body, headers=headers) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} <= {201, 409}
+    created = [r for r in responses if r.status_code == 201]
+    assert created, [r.text for r in responses]
+    assert len({r.json()["id"] for r in created}) == 1
+    for refused in (r for r in responses if r.status_code == 409):
+        assert refused.json()["code"] == "idempotency_key_in_use"
+    history = (
+        await app_client.get(f"/v1/gift-cards/{issued['id']}/activities", headers=admin)
+    ).json()["data"]
+    assert [a["type"] for a in history] == ["issue", "redeem"]
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(9_900)
