@@ -263,7 +263,7 @@ async def test_only_what_is_left_of_an_expiring_lot_is_expired(runtime):
 
     await run_expiry(runtime.db, T0 + 30 * DAY)
 
-    assert (await card(runtime, card_id)).balance == 4400
+    assert (await card(runtime, card_id)).balance == 5000  # 6000 - 600 spent - 400 expired
     assert await posted_to(runtime, BREAKAGE) == 400
 
 
