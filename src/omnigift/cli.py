@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import os
 import signal
-from typing import Annotated
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from omnigift.clock import utcnow
 from omnigift.config import ConfigurationError, Settings
 from omnigift.db.migrate import upgrade
 from omnigift.keys import Scope, create_key, list_keys, revoke_key
 from omnigift.ledger.errors import LedgerError
+from omnigift.ledger.imports import (
+    EXPORT_COLUMNS,
+    IMPORT_COLUMNS,
+    ImportFileError,
+    ImportReport,
+    SourceRow,
+    count_cards,
+    export_cards,
+    import_cards,
+    read_csv,
+)
 from omnigift.logs import configure
 from omnigift.runtime import Runtime
 
@@ -175,6 +201,131 @@ def keys_revoke(key_id: str) -> None:
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
     console.print(f"Revoked {key_id}.")
+
+
+REFUSED_SHOWN = 200  # rows of the refused table; --errors keeps them all
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@cards_app.command("import")
+def cards_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help=f"CSV file with the columns {', '.join(IMPORT_COLUMNS)}",
+        ),
+    ],
+    errors_file: Annotated[
+        Path | None,
+        typer.Option("--errors", help="also write every refused row (line, message) to this CSV"),
+    ] = None,
+) -> None:
+    """Import historical cards from CSV. Exit code 0 if every row was imported, 1 if some were
+    refused (each listed with its line number), 2 if the file could not be read at all."""
+
+    def rows(handle: TextIO) -> Iterator[SourceRow]:
+        try:
+            return read_csv(handle)
+        except ImportFileError as exc:
+            err.print(f"[red]{escape(str(file))}: {escape(str(exc))}[/red]")
+            raise typer.Exit(2) from None
+
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        total = sum(1 for _ in rows(handle))  # a first pass, for the progress bar
+
+    async def main(handle: TextIO) -> ImportReport:
+        runtime = await _migrated(_runtime())
+        try:
+            with _progress(err) as progress:
+                task = progress.add_task("Importing cards", total=total)
+                return await import_cards(
+                    runtime.db,
+                    runtime.policy,
+                    rows(handle),
+                    progress=lambda done: progress.update(task, completed=done),
+                )
+        finally:
+            await runtime.db.dispose()
+
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        report = asyncio.run(main(handle))
+
+    console.print(f"Imported {report.imported} cards; {report.refused} rows refused")
+    if report.errors:
+        table = Table("line", "problem", title="Refused rows")
+        for line, message in report.errors[:REFUSED_SHOWN]:
+            table.add_row(str(line), Text(message))
+        console.print(table)
+        hidden = report.refused - REFUSED_SHOWN
+        if hidden > 0:
+            more = f"{errors_file}" if errors_file else "--errors FILE to save them all"
+            console.print(f"... and {hidden} more refused rows (see {escape(more)})")
+    if errors_file is not None:
+        with errors_file.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(("line", "problem"))
+            writer.writerows(report.errors)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@cards_app.command("export")
+def cards_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV file to write (default: stdout)")
+    ] = None,
+    reveal: Annotated[
+        bool,
+        typer.Option("--reveal", help="write full codes instead of the last four digits"),
+    ] = False,
+) -> None:
+    """Export every card as CSV, in id order. Codes are masked unless --reveal."""
+
+    async def main(out: TextIO) -> int:
+        runtime = await _migrated(_runtime())
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        written = 0
+        try:
+            total = await count_cards(runtime.db)
+            with _progress(err) as progress:
+                task = progress.add_task("Exporting cards", total=total)
+                async for row in export_cards(runtime.db, runtime.policy, reveal=reveal):
+                    writer.writerow(row)
+                    written += 1
+                    if written % 1000 == 0:
+                        progress.update(task, completed=written)
+                progress.update(task, completed=written)
+        finally:
+            await runtime.db.dispose()
+        return written
+
+    if output is None:
+        written = asyncio.run(main(sys.stdout))
+        sys.stdout.flush()
+    else:
+        # A file of revealed codes is a file of cash: readable by its owner only.
+        mode = 0o600 if reveal else 0o644
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        if reveal:
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+            written = asyncio.run(main(out))
+    codes_shown = "full codes: keep it safe" if reveal else "codes masked"
+    where = f" to {output}" if output else ""
+    err.print(f"Exported {written} cards{escape(where)} ({codes_shown}).")
 
 
 def main() -> None:

@@ -219,3 +219,29 @@ async def test_redeem_by_code_without_partial_refuses_more_than_the_balance(app_
         app_client, "/v1/redemptions", admin, {"code": issued["code"], "amount": usd(2500)}
     )
     assert response.status_code == 409 and response.json()["code"] == "insufficient_funds"
+
+
+async def test_a_card_past_its_expiry_is_refused_before_the_expiry_job_runs(app_client, admin):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from omnigift.clock import utcnow
+    from omnigift.db.tables import gift_cards
+
+    issued = await issue(app_client, admin, 1000)
+    runtime = app_client.app.state.runtime
+    async with runtime.db.transaction() as conn:  # as if the expiry date had just passed
+        await conn.execute(
+            update(gift_cards)
+            .where(gift_cards.c.id == issued["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    before = await row_counts(app_client)
+    response = await act(app_client, admin, issued["id"], "redeem", 10)
+    assert response.status_code == 409 and response.json()["code"] == "card_expired"
+    assert (await act(app_client, admin, issued["id"], "load", 10)).json()["code"] == (
+        "card_expired"
+    )
+    assert await row_counts(app_client) == before
+    assert (await card(app_client, admin, issued["id"]))["state"] == "active"

@@ -28,6 +28,7 @@ from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
 from omnigift.keys import Principal
+from omnigift.metrics import ACTIVITIES
 
 
 @dataclass
@@ -80,11 +81,8 @@ def _json(body: dict[str, Any]) -> bytes:
 
 async def run_idempotent(
     runtime: RuntimeDep, principal: Principal, idem: IdempotencyKey, work: Work
-) -> tuple[Response, Outcome | None]:
-    """Run ``work`` once per (API key, Idempotency-Key); replay its response to any retry.
-
-    Returns the response and, when the work really ran now, its outcome (None on a replay).
-    """
+) -> Response:
+    """Run ``work`` once per (API key, Idempotency-Key); replay its response to any retry."""
     db = runtime.db
     try:
         async with db.transaction() as conn:
@@ -110,8 +108,10 @@ async def run_idempotent(
     except IntegrityError as exc:
         if "idempotency" not in str(exc.orig).lower():
             raise
-        return await _replay(db, principal, idem), None
-    return Response(content, status_code=outcome.status, media_type="application/json"), outcome
+        return await _replay(db, principal, idem)
+    for kind in outcome.activity_types:  # counted once: replays are not new activities
+        ACTIVITIES.labels(type=kind).inc()
+    return Response(content, status_code=outcome.status, media_type="application/json")
 
 
 async def _replay(db: Database, principal: Principal, idem: IdempotencyKey) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -134,44 +136,6 @@ async def _add_value(
     )
 
 
-async def _activate(
-    conn: AsyncConnection,
-    change: Change,
-    request: ActivityRequest,
-    policy: LedgerPolicy,
-    now: datetime,
-) -> None:
-    await _add_value(conn, change, request, policy, now, default_kind=LotKind.PAID)
-
-
-async def _load(
-    conn: AsyncConnection,
-    change: Change,
-    request: ActivityRequest,
-    policy: LedgerPolicy,
-    now: datetime,
-) -> None:
-    await _add_value(conn, change, request, policy, now, default_kind=LotKind.PAID)
-
-
-async def _adjust_increment(
-    conn: AsyncConnection,
-    change: Change,
-    request: ActivityRequest,
-    policy: LedgerPolicy,
-    now: datetime,
-) -> None:
-    await _add_value(
-        conn,
-        change,
-        request,
-        policy,
-        now,
-        default_kind=LotKind.PAID,
-        source=SystemAccount.ADJUSTMENTS,
-    )
-
-
 async def _take_value(conn: AsyncConnection, change: Change, amount: int) -> None:
     """Spend ``amount`` from the card's lots in burn order, into the activity's sink account."""
     card = change.card
@@ -296,12 +260,18 @@ async def release_open_holds(
     return [(kind, {"hold": hold_view(row._mapping)}) for row in rows]
 
 
-_BUILDERS = {
-    ActivityType.ACTIVATE: _activate,
-    ActivityType.LOAD: _load,
+# Each builder fills in what its activity type moves: lots, postings, holds released.
+Builder = Callable[
+    [AsyncConnection, Change, ActivityRequest, LedgerPolicy, datetime], Awaitable[None]
+]
+_BUILDERS: dict[ActivityType, Builder] = {
+    ActivityType.ACTIVATE: partial(_add_value, default_kind=LotKind.PAID),
+    ActivityType.LOAD: partial(_add_value, default_kind=LotKind.PAID),
     ActivityType.REDEEM: _redeem,
     ActivityType.REFUND: _refund,
-    ActivityType.ADJUST_INCREMENT: _adjust_increment,
+    ActivityType.ADJUST_INCREMENT: partial(
+        _add_value, default_kind=LotKind.PAID, source=SystemAccount.ADJUSTMENTS
+    ),
     ActivityType.ADJUST_DECREMENT: _adjust_decrement,
     ActivityType.FREEZE: _state_only,
     ActivityType.UNFREEZE: _state_only,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.db.engine import Database
-from omnigift.db.tables import gift_cards, holds, lots
+from omnigift.db.tables import accounts, gift_cards, holds, lots
 from omnigift.ledger.activities import release_open_holds
 from omnigift.ledger.cards import ActivityType, CardState
 from omnigift.ledger.holds import expire_hold
@@ -76,9 +76,16 @@ async def _due_cards(conn: AsyncConnection, now: datetime) -> list[str]:
 
 
 async def _due_lot_cards(conn: AsyncConnection, now: datetime) -> list[str]:
+    # Only cards with value not under a hold: a card whose due value is all held can't make
+    # progress, and a full batch of those would stop the job before it reached the others.
     query = (
         select(lots.c.account_id)
-        .where(lots.c.remaining > 0, lots.c.expires_at <= now)
+        .join(accounts, accounts.c.id == lots.c.account_id)
+        .where(
+            lots.c.remaining > 0,
+            lots.c.expires_at <= now,
+            accounts.c.balance > accounts.c.held,
+        )
         .group_by(lots.c.account_id)
     )
     return list((await conn.execute(query.limit(BATCH))).scalars())

@@ -14,8 +14,10 @@ interruption imports what is missing and refuses the rest as codes already in us
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +34,11 @@ from omnigift.clock import rfc3339, utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import accounts, activities, events, gift_cards, lots, postings
 from omnigift.events.catalogue import EventType
-from omnigift.ids import new_id
-from omnigift.ledger.cards import CardState, CardType
-from omnigift.ledger.issuing import IssueCard, first_activity
+from omnigift.ledger.cards import ActivityType, CardState, CardType
+from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.ledger.postings import SOURCE_OF_LOT, assert_balanced, credit_card
 from omnigift.ledger.records import CardRecord, ensure_system_accounts
 from omnigift.ledger.views import activity_view, card_view
 from omnigift.money import MAX_AMOUNT, exponent, is_known_currency
@@ -377,6 +379,30 @@ async def _codes_in_use(conn: AsyncConnection, hashes: list[str]) -> set[str]:
     return set((await conn.execute(query)).scalars())
 
 
+_B32_TO_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+class BatchIds:
+    """Ids in the format of ``omnigift.ids.new_id`` (``gc_<ULID>``), made fast for a batch.
+
+    ``python-ulid`` costs several microseconds an id, a fifth of the import's time. Here the
+    48-bit timestamp is the batch's ``now`` and the 80 random bits start at a random value and
+    count up (ULID's monotonic mode): ids sort in file order and stay unguessable as a series.
+    """
+
+    def __init__(self, now: datetime) -> None:
+        millis = int(now.timestamp() * 1000)
+        self._next = (millis << 80) | secrets.randbits(79)  # room to count without a carry
+
+    def new(self, prefix: str) -> str:
+        value, self._next = self._next, self._next + 1
+        # 26 Crockford base32 digits are 130 bits: the 128-bit value shifted into 160 bits.
+        digits = base64.b32encode((value << 30).to_bytes(20, "big"))[:26]
+        return f"{prefix}_{digits.translate(_B32_TO_CROCKFORD).decode()}"
+
+
 @dataclass
 class CardRows:
     """The rows of a batch of new cards, one list per table."""
@@ -392,32 +418,29 @@ class CardRows:
 def card_rows(cards: Iterable[CheckedRow], policy: LedgerPolicy, now: datetime) -> CardRows:
     """The rows ``issue_card(IssueCard(imported=True, ...))`` writes, for each card."""
     rows = CardRows()
+    ids = BatchIds(now)
     for checked in cards:
-        _add_card(rows, checked, policy, now)
+        _add_card(rows, checked, policy, ids, now)
     return rows
 
 
-def _add_card(rows: CardRows, checked: CheckedRow, policy: LedgerPolicy, now: datetime) -> None:
-    value = checked.amount or None
-    command = IssueCard(
-        type=CardType.PHYSICAL,
-        currency=checked.currency,
-        initial_value=value,
-        code=checked.code,
-        expires_at=checked.expires_at,
-        metadata=checked.metadata,
-        activate=True,
-        imported=True,
-    )
+def _add_card(
+    rows: CardRows, checked: CheckedRow, policy: LedgerPolicy, ids: BatchIds, now: datetime
+) -> None:
+    """Append one card's rows: what ``issue_card`` with ``first_activity`` and
+    ``write_activity`` writes for an imported physical card, active with its balance."""
+    card_id = ids.new("gc")
+    currency = checked.currency
+    value = checked.amount or None  # a zero balance: no initial value, lot or postings
     card = CardRecord(
-        id=new_id("gc"),
-        type=command.type.value,
+        id=card_id,
+        type=CardType.PHYSICAL.value,
         state=CardState.ACTIVE,
-        currency=command.currency,
-        balance=0,
+        currency=currency,
+        balance=checked.amount,
         held=0,
-        version=0,
-        expires_at=command.expires_at,
+        version=2,  # gift_card.created, gift_card.activity.created
+        expires_at=checked.expires_at,
         code_last4=checked.code[-4:],
         code_sealed=policy.vault.seal(checked.code),
         pin_hash=None,
@@ -429,37 +452,37 @@ def _add_card(rows: CardRows, checked: CheckedRow, policy: LedgerPolicy, now: da
         issued_channel=IMPORT_ORIGIN.channel,
         issued_integration_id=IMPORT_ORIGIN.integration_id,
         issued_location_id=IMPORT_ORIGIN.location_id,
-        metadata=command.metadata,
+        metadata=checked.metadata,
         created_at=now,
         updated_at=now,
     )
-    change = first_activity(card, command, IMPORT_ORIGIN)
-    balance = sum(amount for account, amount in change.postings if account == card.id)
-    version = 2  # gift_card.created, gift_card.activity.created
+    activity_id = ids.new("act")
+    entries = credit_card(card_id, currency, value, SOURCE_OF_LOT[LotKind.PAID]) if value else []
+    assert_balanced(entries)
 
     rows.accounts.append(
         {
-            "id": card.id,
+            "id": card_id,
             "kind": "gift_card",
-            "currency": card.currency,
-            "balance": balance,
+            "currency": currency,
+            "balance": card.balance,
             "held": 0,
-            "version": version,
+            "version": card.version,
             "created_at": now,
             "updated_at": now,
         }
     )
     rows.gift_cards.append(
         {
-            "id": card.id,
+            "id": card_id,
             "type": card.type,
             "state": card.state.value,
-            "currency": card.currency,
+            "currency": currency,
             "code_hash": checked.code_hash,
             "code_sealed": card.code_sealed,
             "code_last4": card.code_last4,
             "pin_hash": None,
-            "initial_value": card.initial_value,
+            "initial_value": value,
             "expires_at": card.expires_at,
             "customer_id": None,
             "recipient": None,
@@ -470,26 +493,25 @@ def _add_card(rows: CardRows, checked: CheckedRow, policy: LedgerPolicy, now: da
             "created_at": now,
         }
     )
-    if change.new_lot is not None:
-        lot = change.new_lot
+    if value:
         rows.lots.append(
             {
-                "id": lot.id,
-                "account_id": card.id,
-                "kind": lot.kind.value,
-                "amount": lot.amount,
-                "remaining": lot.amount,
-                "expires_at": lot.expires_at,
+                "id": ids.new("lot"),
+                "account_id": card_id,
+                "kind": LotKind.PAID.value,
+                "amount": value,
+                "remaining": value,
+                "expires_at": None,  # the card's own expiry ends its value
                 "created_at": now,
             }
         )
     activity = {
-        "id": change.activity_id,
-        "account_id": card.id,
-        "type": change.type.value,
-        "amount": change.amount,
-        "currency": card.currency,
-        "balance_after": balance,
+        "id": activity_id,
+        "account_id": card_id,
+        "type": ActivityType.IMPORT.value,
+        "amount": value,
+        "currency": currency,
+        "balance_after": card.balance,
         "state_after": card.state.value,
         "reason": None,
         "reference": None,
@@ -502,37 +524,30 @@ def _add_card(rows: CardRows, checked: CheckedRow, policy: LedgerPolicy, now: da
     }
     rows.activities.append(activity)
     rows.postings.extend(
-        {
-            "activity_id": change.activity_id,
-            "account_id": account,
-            "currency": card.currency,
-            "amount": amount,
-        }
-        for account, amount in change.postings
+        {"activity_id": activity_id, "account_id": account, "currency": currency, "amount": amount}
+        for account, amount in entries
     )
-    card.balance = balance
-    card.version = version
     card_data = card_view(card)
-    for sequence, (kind, data) in enumerate(
-        (
-            (EventType.GIFT_CARD_CREATED, {"gift_card": card_data}),
-            (
-                EventType.GIFT_CARD_ACTIVITY_CREATED,
-                {"activity": activity_view(activity), "gift_card": card_data},
-            ),
-        ),
-        start=1,
-    ):
-        rows.events.append(
-            {
-                "id": new_id("evt"),
-                "type": kind.value,
-                "account_id": card.id,
-                "sequence": sequence,
-                "data": data,
-                "created_at": now,
-            }
-        )
+    rows.events.append(
+        {
+            "id": ids.new("evt"),
+            "type": EventType.GIFT_CARD_CREATED.value,
+            "account_id": card_id,
+            "sequence": 1,
+            "data": {"gift_card": card_data},
+            "created_at": now,
+        }
+    )
+    rows.events.append(
+        {
+            "id": ids.new("evt"),
+            "type": EventType.GIFT_CARD_ACTIVITY_CREATED.value,
+            "account_id": card_id,
+            "sequence": 2,
+            "data": {"activity": activity_view(activity), "gift_card": card_data},
+            "created_at": now,
+        }
+    )
 
 
 async def _insert(conn: AsyncConnection, rows: CardRows) -> None:

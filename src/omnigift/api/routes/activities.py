@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.api.deps import PrincipalDep, RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import Limit, caller_of, json_response, observe
+from omnigift.api.routes.common import Limit, caller_of, json_response
 from omnigift.api.schemas import Activity, ActivityCreate, ActivityList, RedemptionCreate
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
@@ -67,9 +67,7 @@ async def create_activity(
         )
         return Outcome(201, activity_view(written.activity), [body.type.value])
 
-    response, outcome = await run_idempotent(runtime, principal, idem, work)
-    observe(outcome)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.post(
@@ -106,9 +104,7 @@ async def redeem_by_code(
         written = await apply_activity(conn, card.id, redeem, runtime.policy, principal.origin, now)
         return Outcome(201, activity_view(written.activity), [ActivityType.REDEEM.value])
 
-    response, outcome = await run_idempotent(runtime, principal, idem, work)
-    observe(outcome)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.get(

@@ -8,10 +8,8 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import Response
 
-from omnigift.api.idempotency import Outcome
 from omnigift.keys import Principal
 from omnigift.ledger.lookup import Caller
-from omnigift.metrics import ACTIVITIES
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, 1..200")]
 
@@ -24,10 +22,3 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
 def caller_of(request: Request, principal: Principal) -> Caller:
     """Whose misses a code lookup counts against: the API key and the client address."""
     return Caller(principal.key_id, request.client.host if request.client else None)
-
-
-def observe(outcome: Outcome | None) -> None:
-    """Count the activities a request really recorded (not its replays)."""
-    if outcome:
-        for kind in outcome.activity_types:
-            ACTIVITIES.labels(type=kind).inc()

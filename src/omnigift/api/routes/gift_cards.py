@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import Limit, caller_of, json_response, observe
+from omnigift.api.routes.common import Limit, caller_of, json_response
 from omnigift.api.schemas import GiftCard, GiftCardCreate, GiftCardList, LookupRequest
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
@@ -59,9 +59,7 @@ async def issue(
         view = card_view(issued.written.card, lots=lots, code=issued.code)
         return Outcome(201, view, [issued.written.activity["type"]])
 
-    response, outcome = await run_idempotent(runtime, principal, idem, work)
-    observe(outcome)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.get("/{card_id}", response_model=GiftCard, summary="Get a gift card")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
-from omnigift.api.routes.common import json_response, observe
+from omnigift.api.routes.common import json_response
 from omnigift.api.schemas import CaptureRequest, Hold, HoldCreate
 from omnigift.keys import Principal, Scope
 from omnigift.ledger import holds
@@ -45,8 +45,7 @@ async def place(
         )
         return Outcome(201, view)
 
-    response, _ = await run_idempotent(runtime, principal, idem, work)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.post("/v1/holds/{hold_id}/capture", response_model=Hold, summary="Capture a hold")
@@ -70,9 +69,7 @@ async def capture(
         )
         return Outcome(200, view, [written.activity["type"]])
 
-    response, outcome = await run_idempotent(runtime, principal, idem, work)
-    observe(outcome)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.post("/v1/holds/{hold_id}/void", response_model=Hold, summary="Void a hold")
@@ -84,8 +81,7 @@ async def void(
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
         return Outcome(200, await holds.void_hold(conn, hold_id, now))
 
-    response, _ = await run_idempotent(runtime, principal, idem, work)
-    return response
+    return await run_idempotent(runtime, principal, idem, work)
 
 
 @router.get("/v1/holds/{hold_id}", response_model=Hold, summary="Get a hold")
