@@ -17,9 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from omnigift.sealing import Sealer, derive_key
 
 MIN_RANDOM_DIGITS = 15  # ~50 bits: guessing stays hopeless even with the last 4 printed
 IMPORTED_CODE = re.compile(r"^[A-Z0-9]{8,20}$")
@@ -114,31 +112,24 @@ class CodePolicy:
             )
 
 
-def _derive(secret: bytes, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
-
-
 class CodeVault:
     """Turns codes into what the database may hold: a lookup hash and a sealed copy."""
 
     def __init__(self, secret: bytes) -> None:
-        self._lookup_key = _derive(secret, b"omnigift/code-lookup/v1")
-        self._aead = AESGCM(_derive(secret, b"omnigift/code-seal/v1"))
+        self._lookup_key = derive_key(secret, "code-lookup")
+        self._sealer = Sealer(secret, "code")
 
     def lookup_hash(self, normalized_code: str) -> str:
         """HMAC-SHA256 of the normalized code, hex: the only way to find a card by code."""
         return hmac.new(self._lookup_key, normalized_code.encode(), hashlib.sha256).hexdigest()
 
     def seal(self, normalized_code: str) -> str:
-        """Authenticated encryption of the code; the nonce travels with the ciphertext."""
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, normalized_code.encode(), b"gift-card-code")
-        return base64.urlsafe_b64encode(nonce + sealed).decode()
+        """Authenticated encryption of the code."""
+        return self._sealer.seal(normalized_code)
 
     def unseal(self, sealed: str) -> str:
         """The plain code back, for a caller allowed to see it. Tampering raises."""
-        raw = base64.urlsafe_b64decode(sealed.encode())
-        return self._aead.decrypt(raw[:12], raw[12:], b"gift-card-code").decode()
+        return self._sealer.unseal(sealed)
 
 
 def hash_pin(pin: str) -> str:

@@ -58,12 +58,30 @@ class Settings(BaseSettings):
 
     # Background worker
     worker_interval_seconds: float = Field(default=5.0, gt=0)
+    dispatch_interval_seconds: float = Field(default=0.2, gt=0)
+
+    # Webhooks
+    webhooks_allow_private_urls: bool = False
+    # Seconds to wait before each retry; after the last one a delivery is dead-lettered.
+    # Default: the Standard Webhooks example schedule, about three days in all.
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,50400,72000,86400", pattern=r"^[0-9.]+(,[0-9.]+)*$"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_claim_seconds: float = Field(default=30.0, gt=0)
+    webhook_disable_after_hours: float = Field(default=72.0, gt=0)
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
 
     # Database pool
     pool_size: int = Field(default=10, ge=1)
 
     log_json: bool = False
     log_level: str = "INFO"
+
+    @property
+    def retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",")]
 
     @cached_property
     def resolved_database_url(self) -> str:

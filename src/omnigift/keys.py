@@ -26,6 +26,8 @@ class Scope(StrEnum):
     CARDS_REDEEM = "cards:redeem"
     CARDS_LOOKUP = "cards:lookup"
     CARDS_REVEAL = "cards:reveal"
+    EVENTS_READ = "events:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ADMIN = "admin"
 
 

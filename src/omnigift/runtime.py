@@ -8,8 +8,11 @@ from datetime import timedelta
 from omnigift.codes import CodePolicy, CodeVault
 from omnigift.config import Settings
 from omnigift.db.engine import Database
+from omnigift.events.delivery import DeliveryPolicy
+from omnigift.events.endpoints import EndpointRules
 from omnigift.ledger.lookup import LookupLimits
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.sealing import Sealer
 
 
 @dataclass
@@ -18,6 +21,8 @@ class Runtime:
     db: Database
     policy: LedgerPolicy
     limits: LookupLimits
+    endpoint_rules: EndpointRules
+    delivery: DeliveryPolicy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -35,5 +40,20 @@ class Runtime:
             surge_misses=settings.lookup_surge_misses,
             pin_max_failures=settings.pin_max_failures,
         )
+        sealer = Sealer(settings.resolved_secret_key, "webhook-secret")
+        endpoint_rules = EndpointRules(
+            sealer=sealer,
+            allow_private=settings.webhooks_allow_private_urls,
+            overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
+        )
+        delivery = DeliveryPolicy(
+            sealer=sealer,
+            retry_delays=settings.retry_delays,
+            timeout=settings.webhook_timeout_seconds,
+            lease=max(settings.webhook_claim_seconds, settings.webhook_timeout_seconds + 5),
+            disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            allow_private=settings.webhooks_allow_private_urls,
+            concurrency=settings.webhook_concurrency,
+        )
         db = Database(settings.resolved_database_url, pool_size=settings.pool_size)
-        return cls(settings=settings, db=db, policy=policy, limits=limits)
+        return cls(settings, db, policy, limits, endpoint_rules, delivery)

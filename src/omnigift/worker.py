@@ -1,19 +1,28 @@
-"""The background worker: expiry of cards, lots and holds, and forgetting old idempotency keys.
+"""The background worker, in three loops:
 
-It runs inside ``omnigift serve`` by default, or alone with ``omnigift worker``. Every job is safe
-to run on several workers at once: each item is re-checked under its card's lock.
+- dispatch: gives new events their stream position and queues their webhook deliveries;
+- deliver: sends due webhook deliveries, signed, with retries;
+- maintain: expiry of cards, lots and holds, and forgetting old idempotency keys.
+
+It runs inside ``omnigift serve`` by default, or alone with ``omnigift worker``. Several workers
+may run at once: deliveries are leased, the dispatcher serializes on its counter, and expiry
+re-checks every item under its card's lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import httpx
 import structlog
 
 from omnigift.api.idempotency import purge_expired
 from omnigift.clock import utcnow
+from omnigift.events.delivery import deliver_due
+from omnigift.events.dispatch import dispatch
 from omnigift.ledger.expiry import run_expiry
 from omnigift.metrics import EXPIRED
 from omnigift.runtime import Runtime
@@ -21,8 +30,8 @@ from omnigift.runtime import Runtime
 log = structlog.get_logger("omnigift.worker")
 
 
-async def run_once(runtime: Runtime) -> None:
-    """One pass of every job."""
+async def maintain(runtime: Runtime) -> int:
+    """One pass of the periodic jobs."""
     now = utcnow()
     report = await run_expiry(runtime.db, now)
     for what, count in (("cards", report.cards), ("lots", report.lots), ("holds", report.holds)):
@@ -31,14 +40,40 @@ async def run_once(runtime: Runtime) -> None:
             log.info("expired", what=what, count=count)
     retention = timedelta(hours=runtime.settings.idempotency_retention_hours)
     await purge_expired(runtime.db, now, retention)
+    return 0
+
+
+async def _loop(
+    name: str, step: Callable[[], Awaitable[int]], interval: float, stop: asyncio.Event
+) -> None:
+    """Run ``step`` again at once while it finds work, else after ``interval``, until stopped."""
+    while not stop.is_set():
+        try:
+            busy = await step()
+        except Exception:
+            log.exception("worker step failed; retrying", loop=name)
+            busy = 0
+        if not busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Run the jobs every ``worker_interval_seconds`` until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            await run_once(runtime)
-        except Exception:
-            log.exception("worker pass failed; retrying next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.worker_interval_seconds)
+    """Run every loop until ``stop`` is set; a delivery in flight is finished, not cut off."""
+    settings = runtime.settings
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        await asyncio.gather(
+            _loop(
+                "dispatch",
+                lambda: dispatch(runtime.db, utcnow()),
+                settings.dispatch_interval_seconds,
+                stop,
+            ),
+            _loop(
+                "deliver",
+                lambda: deliver_due(runtime.db, client, runtime.delivery),
+                settings.dispatch_interval_seconds,
+                stop,
+            ),
+            _loop("maintain", lambda: maintain(runtime), settings.worker_interval_seconds, stop),
+        )

@@ -217,3 +217,84 @@ class Problem(BaseModel):
     code: str
     request_id: str | None
     errors: list[dict[str, str]] | None = None
+
+
+class WebhookEndpointCreate(Strict):
+    url: str = Field(min_length=8, max_length=2000)
+    event_types: list[str] = Field(min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=1000)
+    enabled: bool = True
+
+
+class WebhookEndpointUpdate(Strict):
+    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=1000)
+    enabled: bool | None = None
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    secret_rotation_ends_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    secret: str | None = Field(
+        default=None, description="Only when the endpoint is created or its secret rotated."
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpoint]
+
+
+class Event(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+    sequence: int | None
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    data: list[Event]
+    next_cursor: str | None
+
+
+class DeliveryAttempt(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    next_retry_at: datetime | None
+
+
+class Delivery(BaseModel):
+    id: str
+    endpoint_id: str
+    event_id: str
+    state: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    attempt_log: list[DeliveryAttempt]
+
+
+class DeliveryList(BaseModel):
+    data: list[Delivery]
+    next_cursor: str | None
+
+
+class ReplayRequest(Strict):
+    since: datetime
+
+
+class ReplayResult(BaseModel):
+    queued: int

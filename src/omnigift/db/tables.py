@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -170,6 +171,9 @@ events = Table(
     Column("sequence", Integer),
     Column("data", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Given by the dispatcher, in commit order: the live stream and fan-out follow it, so an event
+    # committed late by a slow transaction is never skipped (ids are ordered by start, not commit).
+    Column("position", BigInteger, unique=True),
     UniqueConstraint("account_id", "sequence", name="uq_events_account_sequence"),
     Index("ix_events_created", "created_at"),
     Index("ix_events_type", "type"),
@@ -210,4 +214,69 @@ lookup_misses = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_lookup_misses_bucket", "bucket", "created_at"),
     Index("ix_lookup_misses_created", "created_at"),
+)
+
+# The dispatcher's counter for event positions: only the dispatcher updates it, off the hot path.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    Column("event_types", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text),
+    Column("secret_sealed", Text, nullable=False),
+    # During a rotation the old secret signs alongside the new one until this time.
+    Column("previous_secret_sealed", Text),
+    Column("previous_secret_expires_at", UTCDateTime),
+    Column("failing_since", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "endpoint_id", ID, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("event_id", ID, ForeignKey("events.id", ondelete="RESTRICT"), nullable=False),
+    Column("account_id", ID),
+    Column("position", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | succeeded | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_order", "endpoint_id", "account_id", "state", "position"),
+    Index("ix_deliveries_event", "event_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", ID, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("duration_ms", Integer, nullable=False),
+    Column("error", Text),
+    Column("next_retry_at", UTCDateTime),
+    Index("ix_delivery_attempts_delivery", "delivery_id"),
 )

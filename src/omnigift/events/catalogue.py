@@ -14,3 +14,9 @@ class EventType(StrEnum):
     HOLD_VOIDED = "hold.voided"
     HOLD_EXPIRED = "hold.expired"
     LOOKUP_SURGE = "security.lookup_surge"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
+
+def matches(subscribed: list[str], event_type: str) -> bool:
+    """Does a subscription (``["*"]`` or a list of types) take this event type?"""
+    return "*" in subscribed or event_type in subscribed
