@@ -50,7 +50,8 @@ class Runtime:
             sealer=sealer,
             retry_delays=settings.retry_delays,
             timeout=settings.webhook_timeout_seconds,
-            lease=max(settings.webhook_claim_seconds, settings.webhook_timeout_seconds + 5),
+            # A lease outlives the longest attempt, so two workers never send one attempt at once.
+            lease=max(settings.webhook_claim_seconds, settings.webhook_timeout_seconds + 1),
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
             allow_private=settings.webhooks_allow_private_urls,
             concurrency=settings.webhook_concurrency,
