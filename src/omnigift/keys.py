@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnigift.clock import rfc3339
 from omnigift.db.tables import api_keys
 from omnigift.ids import new_id
 from omnigift.ledger.errors import InvalidRequest, NotFound
@@ -117,8 +118,6 @@ async def authenticate(conn: AsyncConnection, secret: str) -> Principal | None:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    from omnigift.clock import rfc3339
-
     return {
         "id": row["id"],
         "name": row["name"],

@@ -25,9 +25,10 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any, NamedTuple, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import Dialect, Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from omnigift import codes
 from omnigift.clock import rfc3339, utcnow
@@ -561,7 +562,45 @@ async def _insert(conn: AsyncConnection, rows: CardRows) -> None:
         (events, rows.events),
     ):
         if values:
-            await conn.execute(table.insert(), values)
+            await bulk_insert(conn, table, values)
+
+
+async def bulk_insert(conn: AsyncConnection, table: Table, values: list[dict[str, Any]]) -> None:
+    """``conn.execute(table.insert(), values)``, at a fraction of the cost for large batches.
+
+    SQLAlchemy's per-row parameter handling costs more than the database's own work here. The
+    values are converted by the columns' own types, exactly as ``execute`` would (each distinct
+    datetime and each None only once: a batch shares one ``now``), and handed to the driver's
+    executemany as tuples. Every row must have the keys of the first.
+    """
+    dialect = conn.dialect
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(values[0]))
+    if not compiled.positional or compiled.positiontup is None:  # pragma: no cover - pyformat
+        await conn.execute(table.insert(), values)
+        return
+    names = [compiled.binds[name].key for name in compiled.positiontup]
+    columns = []
+    for name in names:
+        convert = _converter(table.c[name].type, dialect)
+        column = [row[name] for row in values]
+        columns.append(column if convert is None else [convert(value) for value in column])
+    await conn.exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
+
+
+def _converter(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    process = column_type.bind_processor(dialect)
+    if process is None:
+        return None
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None or type(value) is datetime:
+            if value not in done:
+                done[value] = process(value)
+            return done[value]
+        return process(value)
+
+    return convert
 
 
 def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:

@@ -21,6 +21,7 @@ from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lots import Lot, LotKind, Movement
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
+from omnigift.ledger.views import activity_view, card_view
 
 CARD_COLUMNS = (
     *gift_cards.c,
@@ -273,9 +274,6 @@ async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: d
 
 
 def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> list[PendingEvent]:
-    # Imported late to keep views (presentation) out of the import graph of the row code.
-    from omnigift.ledger.views import activity_view, card_view
-
     card_data = card_view(after)
     pending = []
     if change.created:

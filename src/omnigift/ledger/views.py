@@ -7,12 +7,14 @@ caller with ``cards:reveal``); event payloads never carry one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omnigift.clock import rfc3339
 from omnigift.codes import format_code, mask
 from omnigift.ledger.lots import Lot
-from omnigift.ledger.records import CardRecord
+
+if TYPE_CHECKING:  # records imports this module to build event payloads
+    from omnigift.ledger.records import CardRecord
 
 
 def money(amount: int | None, currency: str) -> dict[str, Any] | None:
