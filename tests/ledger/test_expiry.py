@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from omnigift.db.tables import activities, holds, lots, metadata, postings
+from omnigift.ledger import expiry as expiry_job
 from omnigift.ledger.activities import ActivityRequest, apply_activity
 from omnigift.ledger.cards import ActivityType, CardState, CardType
 from omnigift.ledger.errors import CardExpired, InvalidState
@@ -103,7 +104,9 @@ async def lot_remaining(runtime: Runtime, card_id: str) -> dict[str, int]:
 
 async def hold_state(runtime: Runtime, hold_id: str) -> str:
     async with runtime.db.read() as conn:
-        return str((await conn.execute(select(holds.c.state).where(holds.c.id == hold_id))).scalar())
+        return str(
+            (await conn.execute(select(holds.c.state).where(holds.c.id == hold_id))).scalar()
+        )
 
 
 async def posted_to(runtime: Runtime, account_id: str) -> int:
@@ -138,7 +141,9 @@ async def row_counts(runtime: Runtime) -> dict[str, int]:
     counts = {}
     async with runtime.db.read() as conn:
         for name, table in metadata.tables.items():
-            counts[name] = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            counts[name] = (
+                await conn.execute(select(func.count()).select_from(table))
+            ).scalar_one()
     return counts
 
 
@@ -296,6 +301,24 @@ async def test_value_under_an_open_hold_is_not_expired_until_the_hold_ends(runti
     assert after.balance == 1000 and after.held == 0
     assert await lot_remaining(runtime, card_id) == {"paid": 1000, "promotional": 0}
     assert await posted_to(runtime, BREAKAGE) == 500
+
+
+async def test_cards_whose_expired_value_is_all_held_do_not_stop_the_job_reaching_others(
+    runtime, monkeypatch
+):
+    monkeypatch.setattr(expiry_job, "BATCH", 2)  # a full batch of such cards, at small scale
+    cards = []
+    for _ in range(3):
+        card_id = await issue(runtime, 1000)
+        await load_promotion(runtime, card_id, 500, T0 + 30 * DAY)
+        cards.append(card_id)
+    for card_id in cards[:2]:  # the whole balance held: nothing of these can expire yet
+        await hold(runtime, card_id, 1500, now=T0 + 29 * DAY, expires_in=7 * 86400)
+
+    report = await run_expiry(runtime.db, T0 + 31 * DAY)
+
+    assert report.lots == 1
+    assert [(await card(runtime, card_id)).balance for card_id in cards] == [1500, 1500, 1000]
 
 
 # Holds past their expiry

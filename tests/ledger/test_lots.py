@@ -73,7 +73,10 @@ def test_with_equal_expiry_and_kind_the_oldest_lot_is_spent_first():
 
 
 def test_kind_outranks_age():
-    lots = [lot("old-paid", LotKind.PAID, created_day=0), lot("new-refund", LotKind.REFUND, created_day=9)]
+    lots = [
+        lot("old-paid", LotKind.PAID, created_day=0),
+        lot("new-refund", LotKind.REFUND, created_day=9),
+    ]
     assert ids(burn_order(lots)) == ["new-refund", "old-paid"]
 
 
