@@ -11,7 +11,15 @@ from fastapi import FastAPI
 from omnigift.api import problems
 from omnigift.api.deps import KeyCache
 from omnigift.api.middleware import RequestContext
-from omnigift.api.routes import activities, events, gift_cards, holds, operations, webhooks
+from omnigift.api.routes import (
+    activities,
+    api_keys,
+    events,
+    gift_cards,
+    holds,
+    operations,
+    webhooks,
+)
 from omnigift.config import Settings
 from omnigift.db.migrate import upgrade
 from omnigift.runtime import Runtime
@@ -45,7 +53,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.state.runtime = runtime
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     problems.install(app)
-    for module in (gift_cards, activities, holds, events, webhooks, operations):
+    for module in (gift_cards, activities, holds, events, webhooks, api_keys, operations):
         app.include_router(module.router)
     app.add_middleware(RequestContext)
     return app

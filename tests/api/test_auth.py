@@ -26,8 +26,12 @@ async def test_a_redeem_key_cannot_issue_adjust_reveal_or_read_the_ledger(app_cl
         await act(app_client, till, issued["id"], "freeze"),
         await app_client.get(f"/v1/gift-cards/{issued['id']}?reveal=true", headers=till),
         await app_client.get("/v1/ledger/balances", headers=till),
+        await app_client.get("/v1/api-keys", headers=till),
+        await app_client.post(
+            "/v1/api-keys", headers=till, json={"name": "x", "scopes": ["admin"]}
+        ),
     ]
-    assert [r.status_code for r in refused] == [403] * 5
+    assert [r.status_code for r in refused] == [403] * 7
     assert {r.json()["code"] for r in refused} == {"forbidden"}
     assert (await act(app_client, till, issued["id"], "redeem", 100)).status_code == 201
 
@@ -74,3 +78,31 @@ async def test_keys_are_stored_hashed(app_client, admin):
     async with runtime.db.read() as conn:
         stored = [row.secret_hash for row in await conn.execute(select(api_keys))]
     assert secret not in stored and all(len(h) == 64 for h in stored)
+
+
+async def test_staff_manage_keys_over_the_api_and_see_secrets_only_once(app_client, admin):
+    created = await app_client.post(
+        "/v1/api-keys",
+        headers=admin,
+        json={
+            "name": "pos-store-9",
+            "scopes": ["cards:redeem"],
+            "channel": "pos",
+            "location_id": "store-9",
+        },
+    )
+    assert created.status_code == 201
+    key = created.json()
+    assert key["secret"].startswith("ogk_") and key["location_id"] == "store-9"
+    listed = (await app_client.get("/v1/api-keys", headers=admin)).json()["data"]
+    assert key["id"] in [k["id"] for k in listed]
+    assert all("secret" not in k for k in listed)
+    till = {"Authorization": f"Bearer {key['secret']}"}
+    assert (await app_client.get("/v1/gift-cards", headers=till)).status_code == 403
+    bad = await app_client.post(
+        "/v1/api-keys", headers=admin, json={"name": "x", "scopes": ["cards:everything"]}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_request"
+    assert (await app_client.delete(f"/v1/api-keys/{key['id']}", headers=admin)).status_code == 204
+    assert (await app_client.get("/v1/gift-cards", headers=till)).status_code == 401
+    assert (await app_client.delete(f"/v1/api-keys/{key['id']}", headers=admin)).status_code == 404

@@ -298,3 +298,25 @@ class ReplayRequest(Strict):
 
 class ReplayResult(BaseModel):
     queued: int
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=20)
+    channel: str = "api"
+    location_id: str | None = Field(default=None, max_length=100)
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    channel: str
+    location_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    secret: str | None = Field(default=None, description="Only in the response that created it.")
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKey]
