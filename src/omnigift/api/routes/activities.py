@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.api.deps import PrincipalDep, RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import Limit, caller_of, json_response
+from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
 from omnigift.api.schemas import Activity, ActivityCreate, ActivityList, RedemptionCreate
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
@@ -22,7 +22,7 @@ from omnigift.ledger.lookup import find_by_code
 from omnigift.ledger.queries import ActivityFilter, get_card, list_activities
 from omnigift.ledger.views import activity_view
 
-router = APIRouter(tags=["activities"])
+router = APIRouter(tags=["activities"], responses=PROBLEMS)
 Reader = Annotated[Principal, Depends(require(Scope.CARDS_READ))]
 Redeemer = Annotated[Principal, Depends(require(Scope.CARDS_REDEEM))]
 SPENDING = {ActivityType.REDEEM, ActivityType.REFUND}

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from omnigift.api.deps import RuntimeDep, require
-from omnigift.api.routes.common import json_response
+from omnigift.api.routes.common import PROBLEMS, json_response
 from omnigift.api.schemas import ApiKey, ApiKeyCreate, ApiKeyList
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope, create_key, list_keys, revoke_key
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=PROBLEMS)
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 

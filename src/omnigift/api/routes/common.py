@@ -8,8 +8,27 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import Response
 
+from omnigift.api.schemas import Problem
 from omnigift.keys import Principal
 from omnigift.ledger.lookup import Caller
+
+# Every route may answer with a problem document; the OpenAPI document says so.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": Problem,
+        "description": description,
+        "content": {"application/problem+json": {}},
+    }
+    for status, description in {
+        400: "Bad request (for example a missing Idempotency-Key)",
+        401: "Missing, unknown or revoked API key",
+        403: "The API key lacks the scope",
+        404: "Not found",
+        409: "Refused by the ledger's rules (insufficient funds, wrong state, ...)",
+        422: "Invalid input; `errors` names the fields",
+        429: "Too many attempts; see Retry-After",
+    }.items()
+}
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, 1..200")]
 

@@ -12,13 +12,13 @@ from fastapi.responses import Response
 from sse_starlette.sse import EventSourceResponse
 
 from omnigift.api.deps import RuntimeDep, require
-from omnigift.api.routes.common import Limit, json_response
+from omnigift.api.routes.common import PROBLEMS, Limit, json_response
 from omnigift.api.schemas import Event, EventList
 from omnigift.events.queries import EventFilter, get_event, list_events
 from omnigift.events.stream import follow, start_position
 from omnigift.keys import Principal, Scope
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=PROBLEMS)
 Reader = Annotated[Principal, Depends(require(Scope.EVENTS_READ))]
 
 

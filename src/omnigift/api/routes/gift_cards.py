@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import Limit, caller_of, json_response
+from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
 from omnigift.api.schemas import GiftCard, GiftCardCreate, GiftCardList, LookupRequest
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
@@ -24,7 +24,7 @@ from omnigift.ledger.queries import get_card as load_card
 from omnigift.ledger.records import open_lots
 from omnigift.ledger.views import card_view
 
-router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"])
+router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"], responses=PROBLEMS)
 Writer = Annotated[Principal, Depends(require(Scope.CARDS_WRITE))]
 Reader = Annotated[Principal, Depends(require(Scope.CARDS_READ))]
 Looker = Annotated[Principal, Depends(require(Scope.CARDS_LOOKUP))]

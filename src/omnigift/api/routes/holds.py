@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
-from omnigift.api.routes.common import json_response
+from omnigift.api.routes.common import PROBLEMS, json_response
 from omnigift.api.schemas import CaptureRequest, Hold, HoldCreate
 from omnigift.keys import Principal, Scope
 from omnigift.ledger import holds
 from omnigift.ledger.errors import CurrencyMismatch
 
-router = APIRouter(tags=["holds"])
+router = APIRouter(tags=["holds"], responses=PROBLEMS)
 Redeemer = Annotated[Principal, Depends(require(Scope.CARDS_REDEEM))]
 Reader = Annotated[Principal, Depends(require(Scope.CARDS_READ))]
 

@@ -11,12 +11,12 @@ from sqlalchemy import text
 
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import json_response
+from omnigift.api.routes.common import PROBLEMS, json_response
 from omnigift.api.schemas import LedgerBalances
 from omnigift.keys import Principal, Scope
 from omnigift.ledger.queries import ledger_balances
 
-router = APIRouter()
+router = APIRouter(responses=PROBLEMS)
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from omnigift.api.deps import RuntimeDep, require
-from omnigift.api.routes.common import Limit, json_response
+from omnigift.api.routes.common import PROBLEMS, Limit, json_response
 from omnigift.api.schemas import (
     Delivery,
     DeliveryList,
@@ -23,7 +23,7 @@ from omnigift.clock import utcnow
 from omnigift.events import endpoints, queries
 from omnigift.keys import Principal, Scope
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], responses=PROBLEMS)
 Manager = Annotated[Principal, Depends(require(Scope.WEBHOOKS_WRITE))]
 
 
