@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from omnigift.db.tables import activities, holds, lots, metadata, postings
+from omnigift.db.tables import activities, events, holds, lots, metadata, postings
 from omnigift.ledger import expiry as expiry_job
 from omnigift.ledger.activities import ActivityRequest, apply_activity
 from omnigift.ledger.cards import ActivityType, CardState, CardType
-from omnigift.ledger.errors import CardExpired, InvalidState
+from omnigift.ledger.errors import CardExpired, InsufficientFunds, InvalidState
 from omnigift.ledger.expiry import run_expiry
 from omnigift.ledger.holds import capture_hold, place_hold, void_hold
 from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
@@ -321,6 +321,149 @@ async def test_cards_whose_expired_value_is_all_held_do_not_stop_the_job_reachin
     assert [(await card(runtime, card_id)).balance for card_id in cards] == [1500, 1500, 1000]
 
 
+# Expire on touch: a command that takes value lapses due lots first, before the job has run
+
+
+async def card_events(runtime: Runtime, card_id: str) -> list[tuple[int, str, str]]:
+    """(sequence, event type, activity type) of the card's activity events, in order."""
+    async with runtime.db.read() as conn:
+        rows = await conn.execute(
+            select(events.c.sequence, events.c.type, events.c.data)
+            .where(events.c.account_id == card_id)
+            .order_by(events.c.sequence)
+        )
+        return [
+            (row.sequence, row.type, row.data["activity"]["type"])
+            for row in rows
+            if row.type == "gift_card.activity.created"
+        ]
+
+
+async def test_a_redeem_after_a_bonus_expired_cannot_spend_the_bonus_even_before_the_job_runs(
+    runtime,
+):
+    bonus_expiry = T0 + 30 * DAY
+    card_id = await issue(runtime, 5000)
+    await load_promotion(runtime, card_id, 1000, bonus_expiry)
+    before = await row_counts(runtime)
+
+    with pytest.raises(InsufficientFunds):  # 6000 on the card, but only 5000 not expired
+        await act(runtime, card_id, ActivityType.REDEEM, 5001, now=bonus_expiry)
+
+    assert await row_counts(runtime) == before  # the lapse was rolled back with the refusal
+    assert (await card(runtime, card_id)).balance == 6000
+
+    redeemed = await act(runtime, card_id, ActivityType.REDEEM, 700, now=bonus_expiry)
+
+    assert redeemed["type"] == "redeem"  # what the caller (and an idempotent replay) gets
+    assert redeemed["amount"] == 700 and redeemed["balance_after"] == 4300
+    assert await lot_remaining(runtime, card_id) == {"paid": 4300, "promotional": 0}
+    assert await activity_postings(runtime, redeemed["id"]) == {
+        card_id: -700,
+        system_account_id(SystemAccount.REDEEMED, "USD"): 700,
+    }
+    [expired] = await expire_activities(runtime, card_id)
+    assert expired.amount == 1000 and expired.balance_after == 5000
+    assert expired.reason == "value expired" and expired.channel == "system"
+    assert await activity_postings(runtime, expired.id) == {card_id: -1000, BREAKAGE: 1000}
+    # Written in the redeem's transaction, just before it, each with its event in sequence.
+    assert expired.id < redeemed["id"] and expired.created_at == redeemed["created_at"]
+    assert [kind for _, _, kind in await card_events(runtime, card_id)][-2:] == [
+        "expire",
+        "redeem",
+    ]
+    after = await card(runtime, card_id)
+    assert after.balance == 4300 and after.version == (await card_events(runtime, card_id))[-1][0]
+
+    report = await run_expiry(runtime.db, bonus_expiry + DAY)  # the job finds nothing left
+
+    assert report.lots == 0 and await posted_to(runtime, BREAKAGE) == 1000
+
+
+async def test_a_bonus_is_still_spent_first_until_the_instant_it_expires(runtime):
+    bonus_expiry = T0 + 30 * DAY
+    card_id = await issue(runtime, 5000)
+    await load_promotion(runtime, card_id, 1000, bonus_expiry)
+
+    await act(runtime, card_id, ActivityType.REDEEM, 700, now=bonus_expiry - timedelta(seconds=1))
+
+    assert await lot_remaining(runtime, card_id) == {"paid": 5000, "promotional": 300}
+    assert await expire_activities(runtime, card_id) == []
+
+
+async def test_a_partial_redeem_after_a_bonus_expired_takes_only_the_unexpired_value(runtime):
+    bonus_expiry = T0 + 30 * DAY
+    card_id = await issue(runtime, 500)
+    await load_promotion(runtime, card_id, 1000, bonus_expiry)
+
+    redeemed = await act(
+        runtime, card_id, ActivityType.REDEEM, 2000, now=bonus_expiry, allow_partial=True
+    )
+
+    assert redeemed["amount"] == 500 and redeemed["balance_after"] == 0
+    assert await posted_to(runtime, BREAKAGE) == 1000
+
+
+async def test_an_adjust_decrement_after_a_bonus_expired_counts_only_unexpired_value(runtime):
+    bonus_expiry = T0 + 30 * DAY
+    card_id = await issue(runtime, 500)
+    await load_promotion(runtime, card_id, 1000, bonus_expiry)
+    await act(runtime, card_id, ActivityType.FREEZE)  # a frozen card may still be adjusted
+
+    with pytest.raises(InsufficientFunds):
+        await act(
+            runtime, card_id, ActivityType.ADJUST_DECREMENT, 501, now=bonus_expiry, reason="x"
+        )
+    await act(runtime, card_id, ActivityType.ADJUST_DECREMENT, 500, now=bonus_expiry, reason="x")
+
+    assert (await card(runtime, card_id)).balance == 0
+    assert await posted_to(runtime, BREAKAGE) == 1000
+
+
+async def test_a_hold_placed_after_a_bonus_expired_counts_only_unexpired_value(runtime):
+    bonus_expiry = T0 + 30 * DAY
+    card_id = await issue(runtime, 1000)
+    await load_promotion(runtime, card_id, 500, bonus_expiry)
+    before = await row_counts(runtime)
+
+    with pytest.raises(InsufficientFunds):
+        await hold(runtime, card_id, 1001, now=bonus_expiry)
+    assert await row_counts(runtime) == before
+
+    hold_id = await hold(runtime, card_id, 1000, now=bonus_expiry, expires_in=600)
+
+    placed = await card(runtime, card_id)
+    assert placed.balance == 1000 and placed.held == 1000  # nothing left available
+    [expired] = await expire_activities(runtime, card_id)
+    assert expired.amount == 500 and await posted_to(runtime, BREAKAGE) == 500
+    async with runtime.db.transaction() as conn:
+        await capture_hold(conn, hold_id, None, Origin(), bonus_expiry + timedelta(minutes=1))
+    assert await lot_remaining(runtime, card_id) == {"paid": 0, "promotional": 0}
+
+
+async def test_a_capture_after_a_bonus_expired_spends_only_expired_value_kept_for_holds(runtime):
+    bonus_expiry = T0 + 30 * DAY
+    small, large = await issue(runtime, 1000), await issue(runtime, 1000)
+    for card_id in (small, large):
+        await load_promotion(runtime, card_id, 500, bonus_expiry)
+    small_hold = await hold(runtime, small, 200, now=bonus_expiry - DAY, expires_in=3 * 86400)
+    large_hold = await hold(runtime, large, 1200, now=bonus_expiry - DAY, expires_in=3 * 86400)
+
+    async with runtime.db.transaction() as conn:
+        await capture_hold(conn, small_hold, None, Origin(), bonus_expiry)
+        await capture_hold(conn, large_hold, None, Origin(), bonus_expiry)
+
+    # The paid value alone covers the small hold: the whole bonus lapses, the capture spends paid.
+    assert await lot_remaining(runtime, small) == {"paid": 800, "promotional": 0}
+    [expired] = await expire_activities(runtime, small)
+    assert expired.amount == 500
+    # The large hold needed 200 of the bonus: that was kept for it, and the capture spent it.
+    assert await lot_remaining(runtime, large) == {"paid": 0, "promotional": 0}
+    [expired] = await expire_activities(runtime, large)
+    assert expired.amount == 300
+    assert await posted_to(runtime, BREAKAGE) == 800
+
+
 # Holds past their expiry
 
 
@@ -381,7 +524,8 @@ async def test_running_the_job_twice_changes_nothing_the_second_time(runtime):
     now = T0 + 40 * DAY
     short = await issue(runtime, 800, kind=LotKind.PROMOTIONAL, card_expires_at=T0 + 20 * DAY)
     mixed = await issue(runtime, 3000)
-    await load_promotion(runtime, mixed, 900, T0 + 30 * DAY)
+    # Due only after the hold is placed: placing it would lapse a lot already due.
+    await load_promotion(runtime, mixed, 900, T0 + 39 * DAY + timedelta(hours=1))
     await hold(runtime, mixed, 100, now=T0 + 39 * DAY, expires_in=60)
     cards = [short, mixed]
 

@@ -5,6 +5,13 @@ the rules (lots, holds, states, expiry). The model predicts whether the ledger m
 refuse (and with which error); after every step the whole database is audited for the double-entry
 invariants (research 2.6) and compared with the model.
 
+Expiry of lots is "on touch": a lot past its expiry lapses (what is left of it, up to the card's
+``balance - held``, goes to breakage with an ``expire`` activity) when the job runs, and also
+first thing, in the same transaction, when a redeem, an adjust_decrement, a hold or a capture
+touches the card; if that command is refused, the lapse is undone with it. A redeem or
+adjust_decrement never spends a lot past its expiry; a capture may spend the expired value kept
+back for holds.
+
 Hypothesis drives the driver on SQLite (a fresh database file per example); a fixed, seeded random
 sequence also runs on every engine of the ``runtime`` fixture (SQLite and PostgreSQL).
 """
@@ -95,6 +102,7 @@ NEXT_STATE = {
     A.DEACTIVATE: S.DEACTIVATED,
 }
 ADDS_VALUE = {A.ACTIVATE, A.LOAD, A.REFUND, A.ADJUST_INCREMENT}
+LAPSES_FIRST = {A.REDEEM, A.ADJUST_DECREMENT}  # and placing or capturing a hold
 LIVE = {S.PENDING, S.ACTIVE, S.FROZEN}
 KIND_RANK = {LotKind.PROMOTIONAL: 0, LotKind.REFUND: 1, LotKind.PAID: 2}
 SOURCE_OF = {LotKind.PAID: "issued", LotKind.PROMOTIONAL: "promotions", LotKind.REFUND: "refunds"}
@@ -149,6 +157,9 @@ class MLot:
 
     def burn_key(self) -> tuple[datetime, int, datetime, int]:
         return (self.expires_at or NEVER, KIND_RANK[self.kind], self.created_at, self.seq)
+
+    def due(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass
@@ -231,10 +242,17 @@ class Model:
         """New value onto a card, taken from a system account."""
         self.system[source] -= amount
 
-    def burn(self, card: MCard, amount: int, sink: str) -> list[tuple[int, int]]:
-        """Spend in burn order: soonest expiry, promotional < refund < paid, oldest first."""
+    def burn(
+        self, card: MCard, amount: int, sink: str, *, at: datetime | None = None
+    ) -> list[tuple[int, int]]:
+        """Spend in burn order: soonest expiry, promotional < refund < paid, oldest first.
+
+        With ``at`` (a plain redeem or adjust_decrement) lots past their expiry are not spent.
+        """
         plan, left = [], amount
         for lot in sorted((lot for lot in card.lots if lot.remaining), key=MLot.burn_key):
+            if at is not None and lot.due(at):
+                continue
             take = min(lot.remaining, left)
             if take:
                 lot.remaining -= take
@@ -271,6 +289,28 @@ class Model:
         if state_after is not None:
             card.state = state_after
 
+    def lapse_plan(self, card: MCard, now: datetime) -> list[tuple[MLot, int]]:
+        """What of the card's lots past their expiry lapses: at most ``balance - held`` in all."""
+        room, plan = card.available, []
+        for lot in card.lots:  # creation order, as the ledger reads them
+            if lot.remaining and lot.due(now):
+                take = min(lot.remaining, room)
+                if take:
+                    plan.append((lot, take))
+                    room -= take
+        return plan
+
+    def lapse(self, card: MCard, now: datetime) -> int:
+        """Lots past their expiry go to breakage, with one ``expire`` activity if anything does."""
+        plan = self.lapse_plan(card, now)
+        for lot, take in plan:
+            lot.remaining -= take
+        taken = sum(take for _, take in plan)
+        if taken:
+            self.system["breakage"] += taken
+            self.record(card)
+        return taken
+
     def expire(self, now: datetime) -> tuple[int, int, int]:
         """The expiry job: holds, then cards, then lots. Returns (cards, lots, holds) ended."""
         ended_holds = 0
@@ -292,16 +332,7 @@ class Model:
                 ended_cards += 1
         ended_lots = 0
         for card in self.cards.values():
-            room, taken = card.available, 0
-            for lot in card.lots:  # creation order, as the job reads them
-                if lot.remaining and lot.expires_at is not None and lot.expires_at <= now:
-                    take = min(lot.remaining, room)
-                    lot.remaining -= take
-                    room -= take
-                    taken += take
-            if taken:
-                self.system["breakage"] += taken
-                self.record(card)
+            if self.lapse(card, now):
                 ended_lots += 1
         return ended_cards, ended_lots, ended_holds
 
@@ -343,9 +374,11 @@ def check_ledger(db: dict[str, list[dict[str, Any]]]) -> None:
     assert all(total == 0 for total in by_currency.values()), "postings do not sum to zero"
 
     lots_of: defaultdict[str, int] = defaultdict(int)
+    lot_expiry: dict[str, datetime | None] = {}
     for lot in db["lots"]:
         assert 0 <= lot["remaining"] <= lot["amount"], lot
         lots_of[lot["account_id"]] += lot["remaining"]
+        lot_expiry[lot["id"]] = lot["expires_at"]
     open_held: defaultdict[str, int] = defaultdict(int)
     for hold in db["holds"]:
         if hold["state"] == "open":
@@ -381,6 +414,12 @@ def check_ledger(db: dict[str, list[dict[str, Any]]]) -> None:
                 if p["activity_id"] == row["id"] and p["account_id"] == row["account_id"]
             )
             assert moved == own, f"lot movements of {row['id']} differ from its postings"
+            if row["type"] in ("redeem", "adjust_decrement") and not row["hold_id"]:
+                for lot_id, amount in row["lot_movements"]:
+                    expires = lot_expiry[lot_id]
+                    assert amount > 0 or expires is None or expires > row["created_at"], (
+                        f"{row['id']} spent value of {lot_id} past its expiry"
+                    )
         if row["redeem_activity_id"]:
             refunded[row["redeem_activity_id"]] += row["amount"]
     for redeem_id, total in refunded.items():
@@ -474,6 +513,10 @@ class Driver:
 
     def redemption(self, pick: int) -> MRedemption:
         return self.model.redemptions[pick % len(self.model.redemptions)]
+
+    def lapsed_available(self, card: MCard) -> int:
+        """Available value once the card's due lots lapsed: what a command taking value checks."""
+        return card.available - sum(take for _, take in self.model.lapse_plan(card, self.now))
 
     # running one operation
 
@@ -578,13 +621,17 @@ class Driver:
         if kind is A.REDEEM:
             assert amount is not None
             return card.spend_error(self.now) or (
-                InsufficientFunds if amount > card.available else None
+                InsufficientFunds if amount > self.lapsed_available(card) else None
             )
         if card.state not in ALLOWED_FROM[kind]:
             return InvalidState
         if kind in ADDS_VALUE and card.past_expiry(self.now):
             return CardExpired
-        if kind is A.ADJUST_DECREMENT and amount is not None and amount > card.available:
+        if (
+            kind is A.ADJUST_DECREMENT
+            and amount is not None
+            and amount > self.lapsed_available(card)
+        ):
             return InsufficientFunds
         return None
 
@@ -629,12 +676,13 @@ class Driver:
 
     async def redeem(self, pick: int, spec: AmountSpec, currency: str = CURRENCY) -> None:
         card = self.card(pick)
-        amount = resolve(spec, card.available)
+        amount = resolve(spec, self.lapsed_available(card))
         expected = self.activity_error(card, A.REDEEM, amount, currency)
         request = ActivityRequest(type=A.REDEEM, amount=amount, currency=currency)
         done = await self._activity(card, request, expected)
         if done is not None:
-            spent = self.model.burn(card, amount, "redeemed")
+            self.model.lapse(card, self.now)  # an expire activity first, same transaction
+            spent = self.model.burn(card, amount, "redeemed", at=self.now)
             self.model.redemptions.append(MRedemption(done["id"], card.id, amount, spent))
             self.model.record(card)
         await self.step_done()
@@ -662,13 +710,14 @@ class Driver:
 
     async def adjust_decrement(self, pick: int, spec: AmountSpec) -> None:
         card = self.card(pick)
-        amount = resolve(spec, card.available)
+        amount = resolve(spec, self.lapsed_available(card))
         expected = self.activity_error(card, A.ADJUST_DECREMENT, amount, CURRENCY)
         request = ActivityRequest(
             type=A.ADJUST_DECREMENT, amount=amount, currency=CURRENCY, reason="shrinkage"
         )
         if await self._activity(card, request, expected) is not None:
-            self.model.burn(card, amount, "adjustments")
+            self.model.lapse(card, self.now)
+            self.model.burn(card, amount, "adjustments", at=self.now)
             self.model.record(card)
         await self.step_done()
 
@@ -689,10 +738,11 @@ class Driver:
 
     async def place_hold(self, pick: int, spec: AmountSpec, lifetime: int) -> None:
         card = self.card(pick)
-        amount = resolve(spec, card.available)
+        available = self.lapsed_available(card)
+        amount = resolve(spec, available)
         expected: Error = InvalidRequest if amount <= 0 else None
         expected = expected or card.spend_error(self.now)
-        if expected is None and amount > card.available:
+        if expected is None and amount > available:
             expected = InsufficientFunds
         placed = await self.attempt(
             "hold",
@@ -709,6 +759,7 @@ class Driver:
             ),
         )
         if placed:
+            self.model.lapse(card, self.now)
             hold = MHold(placed["id"], card.id, amount, self.now + timedelta(seconds=lifetime))
             self.model.holds[hold.id] = hold
             card.holds.append(hold)
@@ -741,8 +792,9 @@ class Driver:
         )
         if done is not None:
             _, written = done
+            self.model.lapse(card, self.now)  # while the hold still counts in ``held``
             hold.state, hold.captured = "captured", take
-            spent = self.model.burn(card, take, "redeemed")
+            spent = self.model.burn(card, take, "redeemed")  # may spend expired value kept for it
             self.model.redemptions.append(MRedemption(written.activity["id"], card.id, take, spent))
             self.model.record(card, extra=1)
         await self.step_done()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from omnigift.ledger.lots import Lot, LotKind, burn_order, plan_burn, plan_restore
+from omnigift.ledger.cards import CardState
+from omnigift.ledger.lapsing import lapse_plan
+from omnigift.ledger.lots import Lot, LotKind, burn_order, is_due, plan_burn, plan_restore
+from omnigift.ledger.records import CardRecord
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -186,3 +192,93 @@ def test_restoring_never_gives_a_lot_more_than_the_redemption_took_from_it():
         plan = plan_restore(spent, [], amount)
         assert restored_total(plan) == amount
         assert all(moved <= dict(spent)[lot_id] for lot_id, moved in plan)
+
+
+# plan_burn at a moment: lots past their expiry are not spent
+
+
+def test_plan_burn_at_a_moment_skips_every_lot_past_its_expiry_then():
+    lots = [
+        lot("promo-expired", LotKind.PROMOTIONAL, 300, expires_in_days=10),
+        lot("refund-expiring-now", LotKind.REFUND, 200, expires_in_days=20),
+        lot("paid", LotKind.PAID, 1000),
+    ]
+    now = T0 + timedelta(days=20)  # a lot expires at the instant of its expires_at
+
+    assert plan_burn(lots, 500, at=now) == [("paid", 500)]
+    assert plan_burn(lots, 500, at=now - timedelta(seconds=1)) == [
+        ("refund-expiring-now", 200),
+        ("paid", 300),
+    ]
+    # A hold capture passes no ``at``: expired value (kept for the hold) is spent first.
+    assert plan_burn(lots, 500) == [("promo-expired", 300), ("refund-expiring-now", 200)]
+    with pytest.raises(ValueError):
+        plan_burn(lots, 1001, at=now)
+
+
+def card_holding(balance: int, held: int) -> CardRecord:
+    """A card with ``balance`` of which ``held`` is under open holds (only those two matter)."""
+    return CardRecord(
+        id="gc_test",
+        type="digital",
+        state=CardState.ACTIVE,
+        currency="USD",
+        balance=balance,
+        held=held,
+        version=1,
+        expires_at=None,
+        code_last4="0000",
+        code_sealed="",
+        pin_hash=None,
+        pin_failures=0,
+        pin_failures_since=None,
+        initial_value=None,
+        customer_id=None,
+        recipient=None,
+        issued_channel="api",
+        issued_integration_id=None,
+        issued_location_id=None,
+        metadata={},
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+LOT_SPECS = st.lists(
+    st.tuples(
+        st.integers(0, 1000),
+        st.sampled_from([None, 5, 10, 20, 40]),
+        st.sampled_from(list(LotKind)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(specs=LOT_SPECS, held_percent=st.integers(0, 100), day=st.sampled_from([0, 5, 10, 30, 50]))
+def test_after_lapsing_the_lots_not_expired_always_cover_the_available_value(
+    specs, held_percent, day
+):
+    lots = [
+        lot(f"lot-{n}", kind, remaining, expires_in_days=expiry, created_day=n)
+        for n, (remaining, expiry, kind) in enumerate(specs)
+    ]
+    balance = sum(one.remaining for one in lots)
+    held = balance * held_percent // 100
+    now = T0 + timedelta(days=day)
+
+    plan = lapse_plan(card_holding(balance, held), lots, now)
+
+    lapsed = -sum(moved for _, moved in plan)
+    assert 0 <= lapsed <= balance - held  # value under holds is never expired
+    moved = dict(plan)
+    assert all(moved[one.id] < 0 and is_due(one, now) for one in lots if one.id in moved)
+    after = [replace(one, remaining=one.remaining + moved.get(one.id, 0)) for one in lots]
+    assert all(one.remaining >= 0 for one in after)
+    still_due = sum(one.remaining for one in after if is_due(one, now))
+    assert still_due <= held  # what stays of expired lots is what holds keep
+    assert still_due == 0 or lapsed == balance - held
+    available = balance - lapsed - held
+    if available:  # so a redeem of everything available never needs an expired lot
+        assert sum(taken for _, taken in plan_burn(after, available, at=now)) == available
+    assert lapse_plan(card_holding(balance - lapsed, held), after, now) == []  # nothing twice

@@ -1,4 +1,8 @@
-"""Applying an activity to a card: check the rules under the card's lock, then write it."""
+"""Applying an activity to a card: check the rules under the card's lock, then write it.
+
+An activity that takes value (redeem, adjust_decrement) first lapses the card's lots past their
+expiry (``lapsing``), in the same transaction: a refusal rolls that back with everything else.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from omnigift.ledger.cards import (
 )
 from omnigift.ledger.errors import InvalidRequest, NotFound, RefundExceedsRedemption
 from omnigift.ledger.issuing import LotSpec
-from omnigift.ledger.lots import LotKind, Movement, plan_burn, plan_restore
+from omnigift.ledger.lapsing import lapse_lots
+from omnigift.ledger.lots import Lot, LotKind, Movement, plan_burn, plan_restore
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.postings import (
@@ -92,6 +97,10 @@ async def apply_activity(
     """Apply one requested activity to a card, or refuse it having written nothing."""
     check_request(request)
     card = await lock_card(conn, card_id)
+    lots: list[Lot] | None = None  # read once, here, by the activities that take value
+    if request.type in _LAPSES_FIRST:
+        # Expired value is gone before availability is checked, not only once the job has run.
+        card, lots = await lapse_lots(conn, card, await open_lots(conn, card.id), now)
     amount = request.amount
     if request.allow_partial and request.type is ActivityType.REDEEM and amount is not None:
         amount = min(amount, card.balance - card.held) or amount  # nothing left: refused below
@@ -106,7 +115,7 @@ async def apply_activity(
         metadata=request.metadata,
         state_after=NEXT_STATE.get(request.type),
     )
-    await _BUILDERS[request.type](conn, change, request, policy, now)
+    await _BUILDERS[request.type](conn, change, request, policy, now, lots)
     return await write_activity(conn, change, now)
 
 
@@ -116,6 +125,7 @@ async def _add_value(
     request: ActivityRequest,
     policy: LedgerPolicy,
     now: datetime,
+    lots: list[Lot] | None,
     *,
     default_kind: LotKind,
     source: SystemAccount | None = None,
@@ -136,10 +146,16 @@ async def _add_value(
     )
 
 
-async def _take_value(conn: AsyncConnection, change: Change, amount: int) -> None:
-    """Spend ``amount`` from the card's lots in burn order, into the activity's sink account."""
+def _take_value(
+    change: Change, lots: list[Lot], amount: int, *, at: datetime | None = None
+) -> None:
+    """Spend ``amount`` from the card's lots in burn order, into the activity's sink account.
+
+    With ``at`` no lot past its expiry then is spent; the caller lapsed them first, so what is left
+    of them is at most ``held`` and the other lots cover the ``balance - held`` it checked.
+    """
     card = change.card
-    plan = plan_burn(await open_lots(conn, card.id), amount)
+    plan = plan_burn(lots, amount, at=at)
     change.lot_movements = [(lot_id, -moved) for lot_id, moved in plan]
     change.postings = debit_card(card.id, card.currency, amount, SINK_OF[change.type])
 
@@ -150,9 +166,11 @@ async def _redeem(
     request: ActivityRequest,
     policy: LedgerPolicy,
     now: datetime,
+    lots: list[Lot] | None,
 ) -> None:
-    assert change.amount is not None
-    await _take_value(conn, change, change.amount)
+    """Redeem or adjust_decrement: lots were lapsed at ``now``, so never spend one past expiry."""
+    assert change.amount is not None and lots is not None
+    _take_value(change, lots, change.amount, at=now)
 
 
 _adjust_decrement = _redeem
@@ -164,6 +182,7 @@ async def _refund(
     request: ActivityRequest,
     policy: LedgerPolicy,
     now: datetime,
+    lots: list[Lot] | None,
 ) -> None:
     if request.redeem_activity_id is None:
         await _add_value(
@@ -172,6 +191,7 @@ async def _refund(
             request,
             policy,
             now,
+            lots,
             default_kind=LotKind.REFUND,
             source=SystemAccount.REFUNDS,
         )
@@ -224,6 +244,7 @@ async def _state_only(
     request: ActivityRequest,
     policy: LedgerPolicy,
     now: datetime,
+    lots: list[Lot] | None,
 ) -> None:
     """Freeze, unfreeze, deactivate: a new state, no value moves."""
 
@@ -234,14 +255,15 @@ async def _clear_balance(
     request: ActivityRequest,
     policy: LedgerPolicy,
     now: datetime,
+    lots: list[Lot] | None,
 ) -> None:
     """Take the whole balance off the card, releasing its open holds first."""
     card = change.card
     change.extra_events = await release_open_holds(conn, card.id, "voided", now)
     change.held_delta = -card.held
-    if card.balance:
+    if card.balance:  # everything, expired or not: no lapsing, no ``at``
         change.amount = card.balance
-        await _take_value(conn, change, card.balance)
+        _take_value(change, await open_lots(conn, card.id), card.balance)
 
 
 async def release_open_holds(
@@ -261,8 +283,10 @@ async def release_open_holds(
 
 
 # Each builder fills in what its activity type moves: lots, postings, holds released.
+# ``lots`` are the card's open lots when ``apply_activity`` already read them (_LAPSES_FIRST).
 Builder = Callable[
-    [AsyncConnection, Change, ActivityRequest, LedgerPolicy, datetime], Awaitable[None]
+    [AsyncConnection, Change, ActivityRequest, LedgerPolicy, datetime, list[Lot] | None],
+    Awaitable[None],
 ]
 _BUILDERS: dict[ActivityType, Builder] = {
     ActivityType.ACTIVATE: partial(_add_value, default_kind=LotKind.PAID),
@@ -278,5 +302,7 @@ _BUILDERS: dict[ActivityType, Builder] = {
     ActivityType.DEACTIVATE: _state_only,
     ActivityType.CLEAR_BALANCE: _clear_balance,
 }
+# Activities that take value lapse due lots first (clear_balance takes everything anyway).
+_LAPSES_FIRST = frozenset({ActivityType.REDEEM, ActivityType.ADJUST_DECREMENT})
 
 __all__ = ["ActivityRequest", "CardState", "apply_activity", "check_request"]

@@ -19,6 +19,7 @@ from omnigift.db.tables import accounts, gift_cards, holds, lots
 from omnigift.ledger.activities import release_open_holds
 from omnigift.ledger.cards import ActivityType, CardState
 from omnigift.ledger.holds import expire_hold
+from omnigift.ledger.lapsing import lapse_lots
 from omnigift.ledger.lots import Movement
 from omnigift.ledger.origin import SYSTEM
 from omnigift.ledger.postings import SystemAccount, debit_card
@@ -116,26 +117,11 @@ async def expire_lots(conn: AsyncConnection, card_id: str, now: datetime) -> boo
     """Lots past their expiry: what is left of them goes to breakage; the rest stays.
 
     Value reserved by an open hold is not expired from under it; it is expired once the hold ends.
+    The rule itself is ``lapsing.lapse_lots``, which the commands that take value also run first.
     """
     card = await lock_card(conn, card_id)
-    due = [
-        lot
-        for lot in await open_lots(conn, card_id)
-        if lot.expires_at is not None and lot.expires_at <= now
-    ]
-    room = card.balance - card.held
-    plan: list[Movement] = []
-    for lot in due:
-        take = min(lot.remaining, room)
-        if take > 0:
-            plan.append((lot.id, -take))
-            room -= take
-    if not plan:
-        return False
-    change = Change(card=card, type=ActivityType.EXPIRE, origin=SYSTEM, reason="value expired")
-    _take(change, plan, -sum(moved for _, moved in plan))
-    await write_activity(conn, change, now)
-    return True
+    after, _ = await lapse_lots(conn, card, await open_lots(conn, card_id), now)
+    return after is not card
 
 
 def _take(change: Change, plan: list[Movement], amount: int) -> None:

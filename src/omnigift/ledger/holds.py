@@ -2,6 +2,10 @@
 
 A hold lowers what is available, not the balance; its capture is a ``redeem`` activity. Every hold
 command locks the card first, so holds and activities of one card never interleave.
+
+Placing and capturing a hold first lapse the card's lots past their expiry (``lapsing``), like a
+redeem does: ``available`` is then right when a hold is checked, and a capture spends no expired
+value that was not kept back for open holds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from omnigift.events.outbox import PendingEvent, record
 from omnigift.ids import new_id
 from omnigift.ledger.cards import ActivityType, check_available, check_spendable
 from omnigift.ledger.errors import CurrencyMismatch, InvalidRequest, InvalidState, NotFound
+from omnigift.ledger.lapsing import lapse_lots
 from omnigift.ledger.lots import plan_burn
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
@@ -58,6 +63,7 @@ async def place_hold(
     card = await lock_card(conn, card_id)
     if currency != card.currency:
         raise CurrencyMismatch(f"the card holds {card.currency}, not {currency}", field="amount")
+    card, _ = await lapse_lots(conn, card, await open_lots(conn, card.id), now)
     snapshot = card.snapshot()
     check_spendable(snapshot, now)
     check_available(snapshot, amount)
@@ -93,7 +99,12 @@ async def capture_hold(
             f"a capture takes 1 to {hold['amount']} of this hold", field="amount.amount"
         )
     check_spendable(card.snapshot(), now)
-    plan = plan_burn(await open_lots(conn, card.id), take)
+    # Lapse first: with the hold's own amount still in ``held``, what stays of expired lots after
+    # this is the value kept back for open holds. That value may be spent by the capture, so no
+    # ``at``: burn order then spends it first (it expired soonest), before any unexpired lot, which
+    # leaves as little as possible to lapse once the rest of the hold is released.
+    card, lots = await lapse_lots(conn, card, await open_lots(conn, card.id), now)
+    plan = plan_burn(lots, take)
     change = Change(
         card=card,
         type=ActivityType.REDEEM,

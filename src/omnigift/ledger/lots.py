@@ -3,6 +3,10 @@
 Redemption spends the lot with the soonest expiry first, then promotional before refund before
 paid, then the oldest first. A refund of a redemption gives value back to the lots it spent, in
 the reverse order, so the last-spent (most durable) value comes back first.
+
+A lot past its expiry is never spent by a plain redemption: the command lapses it first (see
+``lapsing``), and ``plan_burn(..., at=now)`` skips what is left of it. Only the capture of a hold
+spends such value, the part of it that was kept for open holds.
 """
 
 from __future__ import annotations
@@ -46,13 +50,25 @@ def burn_order(lots: list[Lot]) -> list[Lot]:
     return sorted(lots, key=key)
 
 
-def plan_burn(lots: list[Lot], amount: int) -> list[Movement]:
-    """How much to take from each lot to spend ``amount``. The caller has checked the balance."""
+def is_due(lot: Lot, at: datetime) -> bool:
+    """The lot is past its expiry at ``at`` (a lot expires at the instant ``expires_at``)."""
+    return lot.expires_at is not None and lot.expires_at <= at
+
+
+def plan_burn(lots: list[Lot], amount: int, *, at: datetime | None = None) -> list[Movement]:
+    """How much to take from each lot to spend ``amount``. The caller has checked the balance.
+
+    With ``at``, lots past their expiry at that moment are not spent at all (a plain redemption).
+    Without it every lot may be spent, expired ones first as they expire soonest (a hold capture:
+    the expired value still on the card is exactly what was kept back for open holds).
+    """
     plan: list[Movement] = []
     left = amount
     for lot in burn_order(lots):
         if left == 0:
             break
+        if at is not None and is_due(lot, at):
+            continue
         take = min(lot.remaining, left)
         if take > 0:
             plan.append((lot.id, take))
