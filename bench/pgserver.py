@@ -103,8 +103,18 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self.run_as, self.pg_ctl, "-D", str(self.directory / "data"), "-m", "fast", "-w",
-             "-t", "30", "stop"],
+            [
+                *self.run_as,
+                self.pg_ctl,
+                "-D",
+                str(self.directory / "data"),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "30",
+                "stop",
+            ],
             capture_output=True,
             check=False,
         )
@@ -136,8 +146,18 @@ def start(base_dir: str | None = None) -> PostgresServer:
         settings = " ".join(f"-c {k}={v}" for k, v in DURABLE_SETTINGS.items())
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {directory} {settings}"
         subprocess.run(
-            [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w",
-             "start"],
+            [
+                *run_as,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(directory / "log"),
+                "-w",
+                "start",
+            ],
             check=True,
             capture_output=True,
         )

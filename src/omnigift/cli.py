@@ -32,6 +32,7 @@ from omnigift.keys import Scope, create_key, list_keys, revoke_key
 from omnigift.ledger.errors import LedgerError
 from omnigift.ledger.imports import (
     EXPORT_COLUMNS,
+    IMPORT_BATCH,
     IMPORT_COLUMNS,
     ImportFileError,
     ImportReport,
@@ -232,6 +233,14 @@ def cards_import(
         Path | None,
         typer.Option("--errors", help="also write every refused row (line, message) to this CSV"),
     ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10_000,
+            help="cards per transaction; larger is faster, but holds other writers up longer",
+        ),
+    ] = IMPORT_BATCH,
 ) -> None:
     """Import historical cards from CSV. Exit code 0 if every row was imported, 1 if some were
     refused (each listed with its line number), 2 if the file could not be read at all."""
@@ -256,6 +265,7 @@ def cards_import(
                     runtime.policy,
                     rows(handle),
                     progress=lambda done: progress.update(task, completed=done),
+                    batch_size=batch_size,
                 )
         finally:
             await runtime.db.dispose()

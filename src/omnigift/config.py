@@ -88,6 +88,7 @@ class Settings(BaseSettings):
         """The database URL: configured, or a SQLite file in the data directory."""
         if self.database_url:
             return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'omnigift.sqlite').resolve()}"
 
     @property

@@ -1,0 +1,165 @@
+"""The SQL the benchmark runs outside the service.
+
+``SERVICE_*``: the statements the service executes for ONE redeem through
+``POST /v1/gift-cards/{id}/activities``, copied verbatim from PostgreSQL's statement log
+(``log_statement=all``) of a real request — SQLAlchemy's rendering with its ``$n::TYPE`` casts.
+Sources: ``api/idempotency.py`` (run_idempotent), ``ledger/records.py`` (lock_card, open_lots,
+write_activity, move_account), ``events/outbox.py`` (record). In the order the service sends them:
+
+    BEGIN
+    INSERT idempotency_keys                        run_idempotent
+    SELECT gift_cards JOIN accounts FOR UPDATE     lock_card
+    SELECT lots                                    open_lots (via _take_value / plan_burn)
+    UPDATE accounts                                move_account
+    UPDATE lots                                    write_activity (one per lot touched)
+    INSERT activities                              write_activity
+    INSERT postings  x2 (executemany)              write_activity
+    INSERT events                                  outbox.record
+    UPDATE idempotency_keys                        run_idempotent (stores the response)
+    COMMIT
+
+If the service's redeem path changes, re-capture them (README.md says how) and update this file.
+"""
+
+from __future__ import annotations
+
+SERVICE_INSERT_IDEMPOTENCY = (
+    "INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) "
+    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::TIMESTAMP WITH TIME ZONE)"
+)
+SERVICE_LOCK_CARD = (
+    "SELECT gift_cards.id, gift_cards.type, gift_cards.state, gift_cards.currency, "
+    "gift_cards.code_hash, gift_cards.code_sealed, gift_cards.code_last4, gift_cards.pin_hash, "
+    "gift_cards.pin_failures, gift_cards.pin_failures_since, gift_cards.initial_value, "
+    "gift_cards.expires_at, gift_cards.customer_id, gift_cards.recipient, "
+    "gift_cards.issued_channel, gift_cards.issued_integration_id, gift_cards.issued_location_id, "
+    "gift_cards.metadata, gift_cards.created_at, accounts.balance, accounts.held, "
+    "accounts.version, accounts.updated_at \n"
+    "FROM gift_cards JOIN accounts ON gift_cards.id = accounts.id \n"
+    "WHERE gift_cards.id = $1::VARCHAR FOR UPDATE OF accounts"
+)
+SERVICE_OPEN_LOTS = (
+    "SELECT lots.id, lots.kind, lots.remaining, lots.expires_at, lots.created_at \n"
+    "FROM lots \n"
+    "WHERE lots.account_id = $1::VARCHAR AND lots.remaining > $2::BIGINT ORDER BY lots.id"
+)
+SERVICE_MOVE_ACCOUNT = (
+    "UPDATE accounts SET balance=(accounts.balance + $1::BIGINT), "
+    "held=(accounts.held + $2::BIGINT), version=(accounts.version + $3::INTEGER), "
+    "updated_at=$4::TIMESTAMP WITH TIME ZONE WHERE accounts.id = $5::VARCHAR"
+)
+SERVICE_UPDATE_LOTS = (
+    "UPDATE lots SET remaining=(lots.remaining + $1::BIGINT) WHERE lots.id = $2::VARCHAR"
+)
+SERVICE_INSERT_ACTIVITY = (
+    "INSERT INTO activities (id, account_id, type, amount, currency, balance_after, state_after, "
+    "reason, reference, metadata, channel, integration_id, location_id, api_key_id, "
+    "staff_user_id, redeem_activity_id, hold_id, lot_movements, created_at) VALUES "
+    "($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BIGINT, $5::VARCHAR, $6::BIGINT, $7::VARCHAR, "
+    "$8::VARCHAR, $9::JSON, $10::JSON, $11::VARCHAR, $12::VARCHAR, $13::VARCHAR, $14::VARCHAR, "
+    "$15::VARCHAR, $16::VARCHAR, $17::VARCHAR, $18::JSON, $19::TIMESTAMP WITH TIME ZONE)"
+)
+SERVICE_INSERT_POSTINGS = (
+    "INSERT INTO postings (activity_id, account_id, currency, amount) "
+    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BIGINT)"
+)
+SERVICE_INSERT_EVENT = (
+    "INSERT INTO events (id, type, account_id, sequence, data, created_at) "
+    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::INTEGER, $5::JSON, "
+    "$6::TIMESTAMP WITH TIME ZONE)"
+)
+SERVICE_STORE_RESPONSE = (
+    "UPDATE idempotency_keys SET status_code=$1::INTEGER, response_body=$2::VARCHAR "
+    "WHERE idempotency_keys.api_key_id = $3::VARCHAR AND idempotency_keys.key = $4::VARCHAR"
+)
+
+# The "minimal" transaction: BEGIN; conditional debit; one posting; COMMIT (4 round trips).
+# postings.activity_id has a foreign key to activities, so the posting names the card's
+# issuing activity (looked up once before the run); the FK check is part of the cost.
+MINIMAL_DEBIT = (
+    "UPDATE accounts SET balance = balance - $2::BIGINT, version = version + 1 "
+    "WHERE id = $1::VARCHAR AND balance - held >= $2::BIGINT RETURNING balance"
+)
+MINIMAL_POSTING = (
+    "INSERT INTO postings (activity_id, account_id, currency, amount) "
+    "VALUES ($1::VARCHAR, $2::VARCHAR, 'USD', $3::BIGINT)"
+)
+
+
+def one_statement_redeem(card: str, idempotency_key: str, api_key_id: str) -> str:
+    """The service's redeem as ONE statement: the same rows written (card debit with version,
+    lot, activity, two postings, the event with the activity and card views, the idempotency key
+    with the stored response), the conditional debit refusing an overdraw. ``card`` and
+    ``idempotency_key`` are SQL expressions (a pgbench lookup or an asyncpg parameter).
+    Burns from the card's first lot with value (the benchmark's cards have one lot)."""
+    return f"""WITH c AS (SELECT {card} AS id),
+d AS (
+  UPDATE accounts a SET balance = a.balance - 1, version = a.version + 1, updated_at = now()
+  FROM c WHERE a.id = c.id AND a.balance - a.held >= 1
+  RETURNING a.id, a.balance, a.version, a.updated_at),
+l AS (
+  UPDATE lots SET remaining = remaining - 1
+  WHERE id = (SELECT lots.id FROM lots JOIN d ON lots.account_id = d.id
+              WHERE lots.remaining >= 1 ORDER BY lots.id LIMIT 1)
+  RETURNING id),
+act AS (
+  INSERT INTO activities (id, account_id, type, amount, currency, balance_after, state_after,
+                          reference, metadata, channel, api_key_id, lot_movements, created_at)
+  SELECT 'act_' || gen_random_uuid(), d.id, 'redeem', 1, 'USD', d.balance, 'active',
+         'null'::json, 'null'::json, 'api', '{api_key_id}',
+         json_build_array(json_build_array(l.id, -1)), d.updated_at
+  FROM d, l
+  RETURNING id, account_id, balance_after, created_at),
+p AS (
+  INSERT INTO postings (activity_id, account_id, currency, amount)
+  SELECT act.id, x.account_id, 'USD', x.amount
+  FROM act CROSS JOIN LATERAL (VALUES (act.account_id, -1::bigint),
+                                      ('sys_redeemed_USD'::varchar, 1::bigint))
+       AS x(account_id, amount)
+  RETURNING 1),
+v AS (
+  SELECT act.id, json_build_object(
+    'id', act.id, 'gift_card_id', act.account_id, 'type', 'redeem',
+    'amount', json_build_object('amount', 1, 'currency', 'USD'),
+    'balance_after', json_build_object('amount', act.balance_after, 'currency', 'USD'),
+    'state_after', 'active', 'reference', NULL, 'reason', NULL, 'metadata', '{{}}'::json,
+    'redeem_activity_id', NULL, 'hold_id', NULL,
+    'origin', json_build_object('channel', 'api', 'integration_id', NULL, 'location_id', NULL,
+                                'api_key_id', '{api_key_id}', 'staff_user_id', NULL),
+    'created_at', act.created_at) AS view
+  FROM act),
+e AS (
+  INSERT INTO events (id, type, account_id, sequence, data, created_at)
+  SELECT 'evt_' || gen_random_uuid(), 'gift_card.activity.created', d.id, d.version,
+    json_build_object('activity', v.view, 'gift_card', json_build_object(
+      'id', g.id, 'type', g.type, 'state', g.state, 'code_last4', g.code_last4,
+      'masked_code', '**** **** **** ' || g.code_last4,
+      'balance', json_build_object('amount', d.balance, 'currency', g.currency),
+      'available', json_build_object('amount', d.balance, 'currency', g.currency),
+      'initial_value', json_build_object('amount', g.initial_value, 'currency', g.currency),
+      'currency', g.currency, 'expires_at', g.expires_at, 'customer_id', g.customer_id,
+      'recipient', g.recipient,
+      'issued_via', json_build_object('channel', g.issued_channel,
+                                      'integration_id', g.issued_integration_id,
+                                      'location_id', g.issued_location_id),
+      'pin_required', g.pin_hash IS NOT NULL, 'metadata', g.metadata,
+      'created_at', g.created_at, 'updated_at', d.updated_at, 'version', d.version)),
+    d.updated_at
+  FROM d, v, gift_cards g WHERE g.id = d.id
+  RETURNING 1)
+INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response_body,
+                              created_at)
+SELECT '{api_key_id}', {idempotency_key}, md5(v.id), 201, v.view::text, now() FROM v;
+"""
+
+
+def pgbench_script(cards: int, hot: bool) -> str:
+    """A pgbench script: the one-statement redeem on a random card (1..cards) of the
+    ``bench_cards`` map, or always on the hot card (n = 0)."""
+    pick = r"\set n 0" if hot else rf"\set n random(1, {cards})"
+    statement = one_statement_redeem(
+        "(SELECT card_id FROM bench_cards WHERE n = :n)",
+        "'pgb_' || gen_random_uuid()",
+        "key_bench_pgbench",
+    )
+    return f"{pick}\n{statement}"
