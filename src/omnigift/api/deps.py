@@ -13,7 +13,8 @@ from omnigift.keys import Principal, Scope, authenticate
 from omnigift.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """The service runtime (async: a plain def would cost a threadpool hop per request)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
