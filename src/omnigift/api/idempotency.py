@@ -1,24 +1,31 @@
 """Idempotent execution of every POST that creates or moves value (API.md, Idempotency).
 
-The key is claimed in the same database transaction as the work, and the response is stored in
-it before commit. So a retry after success replays the stored response; a duplicate arriving while
-the first is still running waits on the key's row (PostgreSQL) or on the write lock (SQLite) and
-then replays it; and a request that failed stored nothing, so its retry simply runs. Keys are
-scoped to the API key that sent them.
+The key and the response are written in ONE row, in the same database transaction as the work,
+just before commit (one statement, not a claim and an update). So:
+- a retry after success finds the row and replays the stored response;
+- a duplicate of a request still running in this process is answered 409
+  ``idempotency_key_in_use`` at once (a per-process registry of keys in flight);
+- a duplicate running in another process does its work under the same row locks, then its insert
+  of the key conflicts with the first's, its transaction rolls back, and it replays the first's
+  response. If its work was refused instead (the first spent the balance), the refusal is checked
+  against the stored keys before it is answered, so it replays too;
+- a request that failed stored nothing, so its retry simply runs.
+Keys are scoped to the API key that sent them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +35,7 @@ from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
 from omnigift.keys import Principal
+from omnigift.ledger.errors import LedgerError
 from omnigift.metrics import ACTIVITIES
 
 
@@ -79,58 +87,82 @@ def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_STORE = idempotency_keys.insert()
+_FIND = select(idempotency_keys).where(
+    idempotency_keys.c.api_key_id == bindparam("b_api_key_id"),
+    idempotency_keys.c.key == bindparam("b_key"),
+)
+_IN_FLIGHT: set[tuple[str, str]] = set()
+
+
+@contextmanager
+def _in_flight(principal: Principal, idem: IdempotencyKey) -> Iterator[None]:
+    """Mark the key as running in this process; a duplicate meanwhile gets 409."""
+    token = (principal.key_id, idem.key)
+    if token in _IN_FLIGHT:
+        _still_running()
+    _IN_FLIGHT.add(token)
+    try:
+        yield
+    finally:
+        _IN_FLIGHT.discard(token)
+
+
 async def run_idempotent(
     runtime: RuntimeDep, principal: Principal, idem: IdempotencyKey, work: Work
 ) -> Response:
     """Run ``work`` once per (API key, Idempotency-Key); replay its response to any retry."""
     db = runtime.db
-    try:
-        async with db.transaction() as conn:
-            now = utcnow()
-            await conn.execute(
-                idempotency_keys.insert().values(
-                    api_key_id=principal.key_id,
-                    key=idem.key,
-                    request_hash=idem.request_hash,
-                    created_at=now,
+    with _in_flight(principal, idem):
+        try:
+            async with db.transaction() as conn:
+                now = utcnow()
+                outcome = await work(conn, now)
+                content = _json(outcome.body)
+                await conn.execute(
+                    _STORE,
+                    {
+                        "api_key_id": principal.key_id,
+                        "key": idem.key,
+                        "request_hash": idem.request_hash,
+                        "status_code": outcome.status,
+                        "response_body": content.decode(),
+                        "created_at": now,
+                    },
                 )
-            )
-            outcome = await work(conn, now)
-            content = _json(outcome.body)
-            await conn.execute(
-                update(idempotency_keys)
-                .where(
-                    idempotency_keys.c.api_key_id == principal.key_id,
-                    idempotency_keys.c.key == idem.key,
-                )
-                .values(status_code=outcome.status, response_body=content.decode())
-            )
-    except IntegrityError as exc:
-        if "idempotency" not in str(exc.orig).lower():
-            raise
-        return await _replay(db, principal, idem)
+        except IntegrityError as exc:
+            if "idempotency" not in str(exc.orig).lower():
+                raise
+            # The request we collided with may yet roll back: then the caller simply retries.
+            return await _replay(db, principal, idem) or _still_running()
+        except (LedgerError, ApiError):
+            # Refused, having written nothing; but if the key already succeeded elsewhere (a
+            # duplicate that ran concurrently in another process), its answer is the replay.
+            replayed = await _replay(db, principal, idem)
+            if replayed is None:
+                raise
+            return replayed
     for kind in outcome.activity_types:  # counted once: replays are not new activities
         ACTIVITIES.labels(type=kind).inc()
     return Response(content, status_code=outcome.status, media_type="application/json")
 
 
-async def _replay(db: Database, principal: Principal, idem: IdempotencyKey) -> Response:
+def _still_running() -> NoReturn:
+    raise ApiError(
+        409,
+        ApiErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        "a request with this Idempotency-Key is still running; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _replay(db: Database, principal: Principal, idem: IdempotencyKey) -> Response | None:
+    """The stored response of this key, or None if it has none."""
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.api_key_id == principal.key_id,
-                    idempotency_keys.c.key == idem.key,
-                )
-            )
-        ).first()
-    if row is None or row.status_code is None:
-        raise ApiError(
-            409,
-            ApiErrorCode.IDEMPOTENCY_KEY_IN_USE,
-            "a request with this Idempotency-Key is still running; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        found = await conn.execute(_FIND, {"b_api_key_id": principal.key_id, "b_key": idem.key})
+        row = found.first()
+    if row is None:
+        return None
     if row.request_hash != idem.request_hash:
         raise ApiError(
             422,

@@ -29,12 +29,15 @@ class PendingEvent:
     id: str = field(default_factory=lambda: new_id("evt"))
 
 
+_INSERT_EVENT = events.insert()
+
+
 async def record(conn: AsyncConnection, pending: list[PendingEvent], now: datetime) -> None:
     """Write the events in the caller's transaction: no change without its events."""
     if not pending:
         return
     await conn.execute(
-        events.insert(),
+        _INSERT_EVENT,
         [
             {
                 "id": event.id,

@@ -96,14 +96,44 @@ def card_query() -> Any:
     return select(*CARD_COLUMNS).join_from(gift_cards, accounts, gift_cards.c.id == accounts.c.id)
 
 
+# The statements of the money path are built once: building one per call costs more CPU than the
+# database spends running it (docs/benchmarks.md). Bound names avoid the column names, which
+# SQLAlchemy reserves in UPDATE ... SET.
+_LOCK_CARD = card_query().where(gift_cards.c.id == bindparam("b_card")).with_for_update(of=accounts)
+_FIND_CARD = card_query().where(gift_cards.c.id == bindparam("b_card"))
+_OPEN_LOTS = (
+    select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at)
+    .where(lots.c.account_id == bindparam("b_account"), lots.c.remaining > 0)
+    .order_by(lots.c.id)
+)
+_MOVE_ACCOUNT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("b_account"))
+    .values(
+        balance=accounts.c.balance + bindparam("b_delta"),
+        held=accounts.c.held + bindparam("b_held_delta"),
+        version=accounts.c.version + bindparam("b_events"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_SET_STATE = update(gift_cards).where(gift_cards.c.id == bindparam("b_card"))
+_MOVE_LOTS = (
+    update(lots)
+    .where(lots.c.id == bindparam("b_lot"))
+    .values(remaining=lots.c.remaining + bindparam("b_moved"))
+)
+_INSERT_LOT = lots.insert()
+_INSERT_ACTIVITY = activities.insert()
+_INSERT_POSTINGS = postings.insert()
+
+
 async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
     """Read a card and lock its account row until the transaction ends.
 
     Every command that changes a card's value or state starts here, so commands on one card run
     one after the other. A command locking several accounts must lock them in id order.
     """
-    query = card_query().where(gift_cards.c.id == card_id).with_for_update(of=accounts)
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_LOCK_CARD, {"b_card": card_id})).first()
     if row is None:
         raise NotFound(f"no gift card {card_id}")
     return CardRecord.from_row(row)
@@ -111,17 +141,13 @@ async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
 
 async def find_card(conn: AsyncConnection, card_id: str) -> CardRecord | None:
     """Read a card without locking it."""
-    row = (await conn.execute(card_query().where(gift_cards.c.id == card_id))).first()
+    row = (await conn.execute(_FIND_CARD, {"b_card": card_id})).first()
     return CardRecord.from_row(row) if row else None
 
 
 async def open_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
     """The account's lots that still hold value."""
-    rows = await conn.execute(
-        select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at)
-        .where(lots.c.account_id == account_id, lots.c.remaining > 0)
-        .order_by(lots.c.id)
-    )
+    rows = await conn.execute(_OPEN_LOTS, {"b_account": account_id})
     return [Lot(r.id, LotKind(r.kind), r.remaining, r.expires_at, r.created_at) for r in rows]
 
 
@@ -207,22 +233,18 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
         conn, card.id, now, delta=delta, held_delta=change.held_delta, events=len(pending)
     )
     if state_after is not card.state:
-        await conn.execute(
-            update(gift_cards).where(gift_cards.c.id == card.id).values(state=state_after.value)
-        )
+        await conn.execute(_SET_STATE, {"b_card": card.id, "state": state_after.value})
     if change.lot_movements:
         await conn.execute(
-            update(lots)
-            .where(lots.c.id == bindparam("lot_id"))
-            .values(remaining=lots.c.remaining + bindparam("moved")),
-            [{"lot_id": lot_id, "moved": moved} for lot_id, moved in change.lot_movements],
+            _MOVE_LOTS,
+            [{"b_lot": lot_id, "b_moved": moved} for lot_id, moved in change.lot_movements],
         )
     if change.new_lot:
         await insert_lot(conn, card.id, change.new_lot, now)
-    await conn.execute(activities.insert().values(activity))
+    await conn.execute(_INSERT_ACTIVITY, activity)
     if change.postings:
         await conn.execute(
-            postings.insert(),
+            _INSERT_POSTINGS,
             [
                 {
                     "activity_id": activity_id,
@@ -248,28 +270,29 @@ async def move_account(
 ) -> None:
     """The one statement that changes a value account's balance, held value and version."""
     await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(
-            balance=accounts.c.balance + delta,
-            held=accounts.c.held + held_delta,
-            version=accounts.c.version + events,
-            updated_at=now,
-        )
+        _MOVE_ACCOUNT,
+        {
+            "b_account": account_id,
+            "b_delta": delta,
+            "b_held_delta": held_delta,
+            "b_events": events,
+            "b_now": now,
+        },
     )
 
 
 async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: datetime) -> None:
     await conn.execute(
-        lots.insert().values(
-            id=lot.id,
-            account_id=account_id,
-            kind=lot.kind.value,
-            amount=lot.amount,
-            remaining=lot.amount,
-            expires_at=lot.expires_at,
-            created_at=now,
-        )
+        _INSERT_LOT,
+        {
+            "id": lot.id,
+            "account_id": account_id,
+            "kind": lot.kind.value,
+            "amount": lot.amount,
+            "remaining": lot.amount,
+            "expires_at": lot.expires_at,
+            "created_at": now,
+        },
     )
 
 
