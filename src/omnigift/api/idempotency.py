@@ -2,7 +2,10 @@
 
 The key and the response are written in ONE row, in the same database transaction as the work,
 just before commit (one statement, not a claim and an update). So:
-- a retry after success finds the row and replays the stored response;
+- a retry after success runs the work again, but its insert of the key conflicts with the stored
+  row (or the work is refused, e.g. the balance is spent), so its transaction rolls back and the
+  stored response is replayed. Retries are rare; looking the key up first would cost every first
+  request a round trip;
 - a duplicate of a request still running in this process is answered 409
   ``idempotency_key_in_use`` at once (a per-process registry of keys in flight);
 - a duplicate running in another process does its work under the same row locks, then its insert
