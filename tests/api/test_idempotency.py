@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
 from tests.conftest import make_key
 from tests.factories import card, issue, usd
 
@@ -90,3 +94,67 @@ async def test_twenty_simultaneous_requests_with_one_key_make_one_activity(app_c
     ).json()["data"]
     assert [a["type"] for a in history] == ["issue", "redeem"]
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(9_900)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_duplicate_of_a_request_in_flight_is_refused_and_changes_nothing(
+    app_client, admin, database_url
+):
+    """The first request is held on the card's row lock (a real PostgreSQL lock, seen waiting in
+    pg_stat_activity); its duplicate meanwhile is answered 409 at once, without waiting for the
+    lock, and writes nothing. Once the first has finished, a retry replays its response.
+
+    The guard is per process and engine-independent; PostgreSQL is used because there a waiting
+    request can be observed from outside the service. Without the guard the duplicate would queue
+    on the same lock, and the ``wait_for`` below would time out."""
+    issued = await issue(app_client, admin, 1000)
+    path, body = _redeem(issued["id"])
+    headers = {**admin, "Idempotency-Key": "in-flight-1"}
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as lock:
+            await lock.execute(
+                text("SELECT id FROM accounts WHERE id = :id FOR UPDATE"), {"id": issued["id"]}
+            )
+            first = asyncio.create_task(app_client.post(path, json=body, headers=headers))
+            await _until_a_query_waits_on_a_lock(lock)
+
+            duplicate = await asyncio.wait_for(
+                app_client.post(path, json=body, headers=headers), timeout=5
+            )
+            assert duplicate.status_code == 409, duplicate.text
+            assert duplicate.json()["code"] == "idempotency_key_in_use"
+            assert duplicate.headers["retry-after"] == "1"
+            assert not first.done()
+            assert await _activity_types(app_client, admin, issued["id"]) == ["issue"]
+            await lock.rollback()  # releases the row lock: the first request proceeds
+        completed = await asyncio.wait_for(first, timeout=10)
+    finally:
+        await engine.dispose()
+    assert completed.status_code == 201, completed.text
+    assert "idempotent-replayed" not in completed.headers
+
+    retried = await app_client.post(path, json=body, headers=headers)
+    assert retried.status_code == completed.status_code
+    assert retried.content == completed.content
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert await _activity_types(app_client, admin, issued["id"]) == ["issue", "redeem"]
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(900)
+
+
+async def _until_a_query_waits_on_a_lock(conn: AsyncConnection, timeout: float = 10) -> None:
+    """Return once another backend in this database is blocked on a lock (the first request)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await conn.execute(waiting)).scalar_one() == 0:
+        assert asyncio.get_running_loop().time() < deadline, "the first request never blocked"
+        await asyncio.sleep(0.01)
+
+
+async def _activity_types(client, headers: dict[str, str], card_id: str) -> list[str]:
+    response = await client.get(f"/v1/gift-cards/{card_id}/activities", headers=headers)
+    assert response.status_code == 200, response.text
+    return [a["type"] for a in response.json()["data"]]
