@@ -199,8 +199,13 @@ def wait_for_quiet(max_wait: float, threshold: float) -> float:
 
 
 class Service:
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int, log_path: Path, *, worker: bool = False
+    ) -> None:
+        """``worker``: run the background worker in the same process (plain ``omnigift serve``);
+        by default the API only (``--no-worker``)."""
         self.env, self.port, self.log_path = env, port, log_path
+        self.worker = worker
         self.proc: subprocess.Popen[Any] | None = None
         self.token = ""
 
@@ -222,7 +227,15 @@ class Service:
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = PROCS.spawn(
-            [OMNIGIFT, "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                OMNIGIFT,
+                "serve",
+                *([] if self.worker else ["--no-worker"]),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
