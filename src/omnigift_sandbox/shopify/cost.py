@@ -4,7 +4,7 @@ Rule (ours, documented in docs/sandbox-shopify.md; Shopify's real calculator is 
 - each root field of a mutation costs 10, whatever it selects;
 - scalar and enum fields cost 0; introspection fields cost 0;
 - any other object field costs 1 plus what it selects;
-- a connection field costs 2 + first (or last) × the cost of one node, where one node costs
+- a connection field costs 2 + first (or last) x the cost of one node, where one node costs
   1 plus what it selects; ``pageInfo`` and the ``edges``/``nodes`` wrappers are free.
 The actual cost is reported equal to the requested cost.
 """

@@ -9,7 +9,7 @@ CENT = Decimal("0.01")
 
 def parse_amount(value: object) -> Decimal | None:
     """A Decimal from a string or integer (floats are refused); None when it is not a number."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         return None
     if isinstance(value, int | Decimal):
         return Decimal(value)
@@ -28,6 +28,6 @@ def rest_amount(amount: Decimal) -> str:
 
 
 def graphql_amount(amount: Decimal) -> str:
-    """GraphQL's Decimal scalar drops trailing zeros but keeps one decimal: ``"20.0"``, ``"12.5"``."""
+    """GraphQL's Decimal drops trailing zeros but keeps one decimal: ``"20.0"``, ``"12.5"``."""
     text = format(amount.quantize(CENT).normalize(), "f")
     return text if "." in text else f"{text}.0"

@@ -20,6 +20,10 @@ from .state import GiftCard, Order, WebhookSubscription
 from .webhooks import TOPICS
 
 NOT_FOUND = {"errors": "Not Found"}
+THROTTLED_MESSAGE = (
+    "Exceeded 2 calls per second for api client. "
+    "Reduce request rates to resume uninterrupted service."
+)
 PREFIX = "/admin/api/{version}/"
 
 
@@ -303,15 +307,15 @@ ROUTES: list[tuple[str, str, Endpoint]] = [
 def routes(sim: Simulator) -> list[Route]:
     """Starlette routes for every REST endpoint, behind faults, auth and the leaky bucket."""
 
+    size = sim.config.rest_bucket
+
     def limited() -> Response:
         return _json(
-            {
-                "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."
-            },
+            {"errors": THROTTLED_MESSAGE},
             429,
             {
                 "Retry-After": "2.0",
-                "X-Shopify-Shop-Api-Call-Limit": f"{sim.config.rest_bucket}/{sim.config.rest_bucket}",
+                "X-Shopify-Shop-Api-Call-Limit": f"{size}/{size}",
             },
         )
 

@@ -30,7 +30,7 @@ def normalise_code(raw: str) -> str:
 
 
 def check_code(store: Store, code: str, field: list[str]) -> UserError | None:
-    """8–20 characters a–z0–9, unique regardless of case [C]."""
+    """8-20 characters a-z0-9, unique regardless of case [C]."""
     if len(code) < 8:
         return UserError("TOO_SHORT", field, "Code is too short (minimum is 8 characters)")
     if len(code) > 20:

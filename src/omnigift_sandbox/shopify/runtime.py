@@ -19,7 +19,9 @@ from .state import Store
 from .throttle import CostBucket, LeakyBucket
 from .webhooks import WebhookSender
 
-INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+UNAUTHORIZED_MESSAGE = (
+    "[API] Invalid API key or access token (unrecognized login or wrong password)"
+)
 REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -91,7 +93,7 @@ class Simulator:
             if fault.kind == "latency":
                 await asyncio.sleep(fault.seconds)
         if request.headers.get("x-shopify-access-token") != self.config.access_token:
-            return JSONResponse({"errors": INVALID_TOKEN}, status_code=401)
+            return JSONResponse({"errors": UNAUTHORIZED_MESSAGE}, status_code=401)
         async with self.lock:
             response = await handler(request)
         if fault is not None and fault.kind == "ambiguous":

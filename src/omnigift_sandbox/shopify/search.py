@@ -73,11 +73,12 @@ def _last(value: str, card: GiftCard) -> bool:
 def card_filter(query: str | None, today: date) -> Callable[[GiftCard], bool]:
     """A predicate for cards matching ``query`` (None or blank matches all)."""
     tests: list[Callable[[GiftCard], bool]] = []
+    words: list[str] = []
     for match in TERM.finditer(query or ""):
         name, op, raw, free = match.groups()
         if free is not None:
             if free.upper() not in ("AND", "OR"):
-                tests.append(partial(_code, normalise_code(free.strip("'\""))))
+                words.append(free.strip("'\""))
             continue
         value = raw.strip("'\"")
         op = op or "="
@@ -91,6 +92,9 @@ def card_filter(query: str | None, today: date) -> Callable[[GiftCard], bool]:
                 tests.append(partial(_time, name, op, moment))
         elif name == "last_characters":
             tests.append(partial(_last, value.lower()))
+    if words:
+        # The free words together are one code written with spaces ("ABCD EFGH IJKL").
+        tests.append(partial(_code, normalise_code("".join(words))))
     return lambda card: all(test(card) for test in tests)
 
 

@@ -154,7 +154,7 @@ class Store:
     def __init__(self, config: ShopifyConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
-        self.rng = random.Random(config.seed)
+        self.rng = random.Random(config.seed)  # noqa: S311 - seeded on purpose: runs repeat
         self.cards: dict[int, GiftCard] = {}
         self.customers: dict[int, Customer] = {}
         self.orders: dict[int, Order] = {}

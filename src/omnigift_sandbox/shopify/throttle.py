@@ -35,7 +35,7 @@ class LeakyBucket:
     def header(self) -> str:
         """``X-Shopify-Shop-Api-Call-Limit``, e.g. ``32/40`` [C]."""
         self._leak()
-        return f"{int(round(self.level))}/{self.size}"
+        return f"{round(self.level)}/{self.size}"
 
 
 @dataclass
