@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import certificates, orders
+from . import certificates, order_views, orders
 from .errors import ApiError
 from .faults import FaultError, parse
 from .gate import read_json
@@ -42,8 +42,8 @@ async def checkout(request: Request) -> Response:
     _emit(sim, events)
     return JSONResponse(
         {
-            "order": orders.show(order),
-            "transactions": [orders.show_transaction(t) for t in order.transactions],
+            "order": order_views.show(order),
+            "transactions": [order_views.show_transaction(t) for t in order.transactions],
             "gift_certificates": [{"id": c.id, "code": c.code} for c in issued],
         },
         status_code=201,
@@ -66,8 +66,8 @@ async def refund(request: Request) -> Response:
     _emit(sim, events)
     return JSONResponse(
         {
-            "order": orders.show(order),
-            "transactions": [orders.show_transaction(t) for t in made],
+            "order": order_views.show(order),
+            "transactions": [order_views.show_transaction(t) for t in made],
             "refund_id": events[0][1]["refund"]["refund_id"],
         }
     )
@@ -105,9 +105,9 @@ async def state(request: Request) -> Response:
             "gift_certificates": [certificates.show(c) for c in store.certificates.values()],
             "orders": [
                 {
-                    **orders.show(o),
-                    "products": [orders.show_product(p) for p in o.products],
-                    "transactions": [orders.show_transaction(t) for t in o.transactions],
+                    **order_views.show(o),
+                    "products": [order_views.show_product(p) for p in o.products],
+                    "transactions": [order_views.show_transaction(t) for t in o.transactions],
                 }
                 for o in store.orders.values()
             ],

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import orders
+from . import order_views
 from .errors import ApiError
 from .formats import FormatError, parse_date
 from .gate import vendor
@@ -47,31 +47,31 @@ async def list_orders(request: Request, sim: Simulator) -> Response:
     if field not in SORTABLE:
         raise ApiError(400, f"The 'sort' field must be one of {', '.join(SORTABLE)}.")
     rows.sort(key=lambda o: (getattr(o, field), o.id), reverse=direction.lower() == "desc")
-    return v2_list([orders.show(o) for o in page(rows, query)])
+    return v2_list([order_views.show(o) for o in page(rows, query)])
 
 
 async def get_order(request: Request, sim: Simulator) -> Response:
     """``GET /v2/orders/{id}``."""
-    return JSONResponse(orders.show(_find(request, sim)))
+    return JSONResponse(order_views.show(_find(request, sim)))
 
 
 async def get_products(request: Request, sim: Simulator) -> Response:
     """``GET /v2/orders/{id}/products``."""
     order = _find(request, sim)
-    rows = [orders.show_product(p) for p in order.products]
+    rows = [order_views.show_product(p) for p in order.products]
     return v2_list(list(page(rows, dict(request.query_params))))
 
 
 async def get_shipping(request: Request, sim: Simulator) -> Response:
     """``GET /v2/orders/{id}/shipping_addresses`` (empty → 204 for digital-only orders)."""
-    return v2_list(list(orders.show_shipping(_find(request, sim))))
+    return v2_list(list(order_views.show_shipping(_find(request, sim))))
 
 
 async def get_transactions(request: Request, sim: Simulator) -> Response:
     """``GET /v3/orders/{id}/transactions`` → ``{"data": [...], "meta": {}}``."""
     order = _find(request, sim)
     return JSONResponse(
-        {"data": [orders.show_transaction(t) for t in order.transactions], "meta": {}}
+        {"data": [order_views.show_transaction(t) for t in order.transactions], "meta": {}}
     )
 
 

@@ -1,4 +1,4 @@
-"""Checkout and refund rules (integrations.md 2.3, giftcard-apis.md 3.3) and order JSON.
+"""Checkout and refund rules (integrations.md 2.3, giftcard-apis.md 3.3); JSON in order_views.
 
 Pure functions over :class:`Store`. Each returns the webhook events it raises as
 ``(scope, data)`` pairs; the caller queues them. Nothing is changed when a rule refuses.
@@ -13,8 +13,8 @@ from typing import Any
 
 from . import certificates
 from .errors import ApiError
-from .formats import FormatError, money, money_number, parse_money, rfc2822
-from .state import ORDER_STATUSES, Certificate, Order, OrderProduct, Store, Transaction
+from .formats import FormatError, money, money_number, parse_money
+from .state import Certificate, Order, OrderProduct, Store, Transaction
 
 PRODUCT_TYPES = ("physical", "digital", "giftcertificate")
 ZERO = Decimal("0")
@@ -170,92 +170,6 @@ def set_status(order: Order, status_id: int, now: datetime) -> Events:
         "status": {"previous_status_id": previous, "new_status_id": status_id},
     }
     return [("store/order/statusUpdated", data)]
-
-
-def show(order: Order) -> dict[str, Any]:
-    """The v2 order JSON: money as 4-dp strings, dates RFC 2822 [C]. No tax or shipping."""
-    return {
-        "id": order.id,
-        "customer_id": order.customer_id,
-        "date_created": rfc2822(order.date_created),
-        "date_modified": rfc2822(order.date_modified),
-        "status_id": order.status_id,
-        "status": ORDER_STATUSES[order.status_id],
-        "subtotal_ex_tax": money(order.subtotal),
-        "subtotal_inc_tax": money(order.subtotal),
-        "subtotal_tax": money(ZERO),
-        "total_ex_tax": money(order.total),
-        "total_inc_tax": money(order.total),
-        "total_tax": money(ZERO),
-        "items_total": sum(p.quantity for p in order.products),
-        "payment_method": order.payment_method,
-        "refunded_amount": money(order.refunded),
-        "gift_certificate_amount": money(order.gift_certificate_amount),
-        "store_credit_amount": money(ZERO),
-        "currency_code": order.currency_code,
-        "billing_address": {
-            "first_name": order.first_name,
-            "last_name": order.last_name,
-            "email": order.email,
-        },
-    }
-
-
-def show_product(product: OrderProduct) -> dict[str, Any]:
-    """A line of ``/v2/orders/{id}/products``."""
-    return {
-        "id": product.id,
-        "order_id": product.order_id,
-        "name": product.name,
-        "sku": product.sku,
-        "type": product.type,
-        "base_price": money(product.base_price),
-        "price_ex_tax": money(product.base_price),
-        "price_inc_tax": money(product.base_price),
-        "quantity": product.quantity,
-        "gift_certificate_id": product.gift_certificate_id,
-    }
-
-
-def show_shipping(order: Order) -> list[dict[str, Any]]:
-    """``/v2/orders/{id}/shipping_addresses``: one address when something physical ships."""
-    if not any(p.type == "physical" for p in order.products):
-        return []
-    return [
-        {
-            "id": order.id,
-            "order_id": order.id,
-            "first_name": order.first_name,
-            "last_name": order.last_name,
-            "email": order.email,
-            "street_1": "1 Simulated Way",
-            "city": "Austin",
-            "state": "Texas",
-            "zip": "78701",
-            "country": "United States",
-            "country_iso2": "US",
-            "items_total": sum(p.quantity for p in order.products if p.type == "physical"),
-        }
-    ]
-
-
-def show_transaction(t: Transaction) -> dict[str, Any]:
-    """A v3 transaction: ``amount`` is a number; ``order_id`` a string as in the docs' example
-    [U — types in the example are illustrative]."""
-    shown: dict[str, Any] = {
-        "id": t.id,
-        "order_id": str(t.order_id),
-        "event": t.event,
-        "method": t.method,
-        "amount": money_number(t.amount),
-        "currency": t.currency,
-        "gateway": t.gateway,
-        "status": t.status,
-        "date_created": t.date_created.isoformat(),
-    }
-    if t.gift_certificate is not None:
-        shown["gift_certificate"] = t.gift_certificate
-    return shown
 
 
 def _paying_certificates(
