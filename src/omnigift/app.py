@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 
 from omnigift.api import problems
@@ -17,12 +18,16 @@ from omnigift.api.routes import (
     events,
     gift_cards,
     holds,
+    hooks,
+    integrations,
     operations,
     webhooks,
 )
 from omnigift.config import Settings
 from omnigift.db.migrate import upgrade
 from omnigift.runtime import Runtime
+from omnigift.sync.connections import ConnectorPool
+from omnigift.sync.health import HealthTracker
 from omnigift.worker import run_forever
 
 
@@ -42,6 +47,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
             stop.set()
             if task:
                 await task
+            await platforms.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -52,8 +58,27 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     )
     app.state.runtime = runtime
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    # Connectors the API itself uses: verifying inbound notifications, checking a platform.
+    platforms = httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(settings.connector_timeout_seconds),
+    )
+    app.state.connectors = ConnectorPool(runtime.db, runtime.sync.sealer, platforms)
+    app.state.health = HealthTracker(runtime.db)
     problems.install(app)
-    for module in (gift_cards, activities, holds, events, webhooks, api_keys, operations):
+    routers = (
+        gift_cards,
+        activities,
+        holds,
+        events,
+        webhooks,
+        api_keys,
+        operations,
+        integrations,
+        hooks,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(RequestContext)
     return app

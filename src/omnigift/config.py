@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
     webhook_concurrency: int = Field(default=32, ge=1)
 
+    # Connectors (docs/connectors.md). Outgoing calls to private addresses follow
+    # ``webhooks_allow_private_urls`` too: one switch for every address the service calls.
+    # The public address platforms send notifications to: {public_url}/v1/hooks/{integration}.
+    public_url: str | None = None
+    sync_interval_seconds: float = Field(default=0.1, gt=0)
+    sync_concurrency: int = Field(default=16, ge=1)
+    sync_lease_seconds: float = Field(default=60.0, gt=0)
+    sync_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    connector_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # Database pool
     pool_size: int = Field(default=10, ge=1)
 

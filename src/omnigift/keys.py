@@ -29,6 +29,7 @@ class Scope(StrEnum):
     CARDS_REVEAL = "cards:reveal"
     EVENTS_READ = "events:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    INTEGRATIONS_WRITE = "integrations:write"
     ADMIN = "admin"
 
 

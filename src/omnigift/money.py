@@ -7,6 +7,7 @@ no decimals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -55,3 +56,23 @@ class Money:
     def as_dict(self) -> dict[str, int | str]:
         """The API's JSON form: ``{"amount": 2500, "currency": "USD"}``."""
         return {"amount": self.amount, "currency": self.currency}
+
+
+def decimal_string(amount: int, currency: str) -> str:
+    """Minor units as the decimal string platforms use: ``2050, "USD"`` -> ``"20.50"``."""
+    places = exponent(currency)
+    return str((Decimal(amount) / (10**places)).quantize(Decimal(1).scaleb(-places)))
+
+
+def minor_units(text: str | int | float, currency: str) -> int:
+    """A platform's decimal amount (``"20.5"``, ``"10.0000"``, ``64.59``) in minor units, exactly.
+
+    Refuses a value with more precision than the currency has (``"1.005"`` USD): guessing a
+    rounding would create or destroy money."""
+    try:
+        value = Decimal(str(text)) * (10 ** exponent(currency))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text!r}") from None
+    if value != value.to_integral_value():
+        raise ValueError(f"{text!r} has more decimals than {currency} allows")
+    return int(value)

@@ -13,6 +13,8 @@ from omnigift.events.endpoints import EndpointRules
 from omnigift.ledger.lookup import LookupLimits
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.sealing import Sealer
+from omnigift.sync.integrations import IntegrationRules
+from omnigift.sync.runner import SyncPolicy
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Runtime:
     limits: LookupLimits
     endpoint_rules: EndpointRules
     delivery: DeliveryPolicy
+    integration_rules: IntegrationRules
+    sync: SyncPolicy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -56,5 +60,15 @@ class Runtime:
             allow_private=settings.webhooks_allow_private_urls,
             concurrency=settings.webhook_concurrency,
         )
+        credentials = Sealer(settings.resolved_secret_key, "integration-credentials")
+        integration_rules = IntegrationRules(
+            sealer=credentials, allow_private=settings.webhooks_allow_private_urls
+        )
+        sync = SyncPolicy(
+            sealer=credentials,
+            concurrency=settings.sync_concurrency,
+            lease=max(settings.sync_lease_seconds, settings.connector_timeout_seconds * 4),
+            max_backoff=settings.sync_max_backoff_seconds,
+        )
         db = Database(settings.resolved_database_url, pool_size=settings.pool_size)
-        return cls(settings, db, policy, limits, endpoint_rules, delivery)
+        return cls(settings, db, policy, limits, endpoint_rules, delivery, integration_rules, sync)

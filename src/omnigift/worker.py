@@ -2,7 +2,9 @@
 
 - dispatch: gives new events their stream position and queues their webhook deliveries;
 - deliver: sends due webhook deliveries, signed, with retries;
-- maintain: expiry of cards, lots and holds, and forgetting old idempotency keys.
+- maintain: expiry of cards, lots and holds, and forgetting old idempotency keys;
+- sync: the connectors' work (``omnigift.sync.runner``): fan-out of card changes to mirrors,
+  pushes, inbound platform notifications, polling, runs and scheduled reconciliation.
 
 It runs inside ``omnigift serve`` by default, or alone with ``omnigift worker``. Several workers
 may run at once: deliveries are leased, the dispatcher serializes on its counter, and expiry
@@ -26,6 +28,8 @@ from omnigift.events.dispatch import dispatch
 from omnigift.ledger.expiry import run_expiry
 from omnigift.metrics import EXPIRED
 from omnigift.runtime import Runtime
+from omnigift.sync.mirrors import fan_out
+from omnigift.sync.runner import SyncRunner
 
 log = structlog.get_logger("omnigift.worker")
 
@@ -61,19 +65,22 @@ async def _loop(
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
     """Run every loop until ``stop`` is set; a delivery in flight is finished, not cut off."""
     settings = runtime.settings
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    fast = settings.dispatch_interval_seconds
+    sync_every = settings.sync_interval_seconds
+    timeout = httpx.Timeout(settings.connector_timeout_seconds)
+    async with (
+        httpx.AsyncClient(follow_redirects=False, trust_env=False) as client,
+        httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as platforms,
+    ):
+        sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)
         await asyncio.gather(
-            _loop(
-                "dispatch",
-                lambda: dispatch(runtime.db, utcnow()),
-                settings.dispatch_interval_seconds,
-                stop,
-            ),
-            _loop(
-                "deliver",
-                lambda: deliver_due(runtime.db, client, runtime.delivery),
-                settings.dispatch_interval_seconds,
-                stop,
-            ),
+            _loop("dispatch", lambda: dispatch(runtime.db, utcnow()), fast, stop),
+            _loop("deliver", lambda: deliver_due(runtime.db, client, runtime.delivery), fast, stop),
             _loop("maintain", lambda: maintain(runtime), settings.worker_interval_seconds, stop),
+            _loop("sync-fan-out", lambda: fan_out(runtime.db, utcnow()), sync_every, stop),
+            _loop("sync-push", sync.push_due, sync_every, stop),
+            _loop("sync-inbound", sync.inbound_due, sync_every, stop),
+            _loop("sync-poll", sync.poll_due, 1.0, stop),
+            _loop("sync-runs", sync.runs_due, 1.0, stop),
+            _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),
         )

@@ -320,3 +320,93 @@ class ApiKey(BaseModel):
 
 class ApiKeyList(BaseModel):
     data: list[ApiKey]
+
+
+class IntegrationCreate(Strict):
+    platform: str = Field(description="shopify | bigcommerce")
+    name: str = Field(min_length=1, max_length=200)
+    base_url: str = Field(
+        min_length=8,
+        max_length=2000,
+        description="Shopify: https://{shop}.myshopify.com; BigCommerce: "
+        "https://api.bigcommerce.com/stores/{store_hash}",
+    )
+    credentials: dict[str, str] = Field(
+        description="Shopify and BigCommerce: access_token, client_secret. Sealed at rest, "
+        "never returned."
+    )
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        description="push_cards, pull_cards, send_notifications, serial_prefix, sell_cards, "
+        "gift_card_skus, currency, poll_interval_seconds, reconcile_interval_minutes",
+    )
+
+
+class IntegrationUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    base_url: str | None = Field(default=None, min_length=8, max_length=2000)
+    credentials: dict[str, str] | None = None
+    settings: dict[str, Any] | None = Field(default=None, description="Merged into the current")
+    enabled: bool | None = None
+
+
+class IntegrationHealth(BaseModel):
+    connected: bool
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    pending_sync_jobs: int
+    failed_sync_jobs: int
+
+
+class Integration(BaseModel):
+    id: str
+    platform: str
+    name: str
+    base_url: str
+    enabled: bool
+    settings: dict[str, Any]
+    health: IntegrationHealth
+    hook_url: str = Field(description="Where the platform sends its notifications")
+    created_at: datetime
+    updated_at: datetime
+
+
+class IntegrationList(BaseModel):
+    data: list[Integration]
+
+
+class IntegrationRun(BaseModel):
+    id: str
+    integration_id: str
+    kind: str = Field(description="import | export | reconcile | repair")
+    state: str = Field(description="pending | running | done | failed")
+    progress: dict[str, Any]
+    report: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class SyncException(BaseModel):
+    id: str
+    kind: str
+    state: str
+    integration_id: str | None
+    gift_card_id: str | None
+    amount: Money | None
+    reference: str | None
+    details: dict[str, Any]
+    resolution: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class SyncExceptionList(BaseModel):
+    data: list[SyncException]
+
+
+class SyncExceptionResolve(Strict):
+    resolution: str = Field(min_length=1, max_length=2000)

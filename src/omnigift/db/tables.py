@@ -280,3 +280,136 @@ delivery_attempts = Table(
     Column("next_retry_at", UTCDateTime),
     Index("ix_delivery_attempts_delivery", "delivery_id"),
 )
+
+# --- Connectors: integrations, mirrors, inbound notifications, sync exceptions -----------------
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("platform", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("credentials_sealed", Text, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Health: set by the connector's work, read by staff and GET /v1/integrations/{id}.
+    Column("connected", Boolean, nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    # Where polling and reconciliation left off (platform-specific cursors).
+    Column("cursors", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+mirrors = Table(
+    "mirrors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), nullable=False),
+    Column("external_id", String(100)),
+    # What we believe the platform holds: our writes plus the platform spends we ingested.
+    # Only ever moved by relative updates, so a push and an ingest never overwrite each other.
+    Column("known_balance", BigInteger),
+    Column("known_state", String(12)),
+    Column("known_expires_on", String(10)),
+    # Work wanted vs done: an event bumps ``wanted``; a push that converged sets ``done`` to the
+    # ``wanted`` it read when it claimed the row, so a change arriving mid-push is never lost.
+    Column("wanted", Integer, nullable=False, server_default="0"),
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    # A write whose outcome is unknown (timeout, 5xx): read back before anything else is written.
+    Column("pending_write", JSON),
+    # ok | failing | blocked (the platform can never take this card, e.g. its code)
+    Column("status", String(10), nullable=False, server_default="ok"),
+    Column("last_error", Text),
+    Column("synced_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("integration_id", "account_id", name="uq_mirrors_integration_account"),
+    Index("ix_mirrors_external", "integration_id", "external_id"),
+    Index("ix_mirrors_due", "next_attempt_at"),
+)
+
+inbound_notifications = Table(
+    "inbound_notifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    # The platform's own id of the event (Shopify X-Shopify-Event-Id, BigCommerce body hash):
+    # a duplicate delivery is stored once.
+    Column("platform_event_id", String(200), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("triggered_at", UTCDateTime),
+    Column("state", String(10), nullable=False),  # pending | done | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+    UniqueConstraint("integration_id", "platform_event_id", name="uq_inbound_platform_event"),
+    Index("ix_inbound_due", "state", "next_attempt_at"),
+)
+
+# A platform transaction the ledger has taken in (a checkout spend, a refund, a sale): recorded in
+# the same transaction as its activity, so a replayed notification is applied once.
+external_references = Table(
+    "external_references",
+    metadata,
+    Column(
+        "integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("reference", String(200), primary_key=True),
+    Column("account_id", ID),
+    Column("activity_id", ID),
+    Column("amount", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sync_exceptions = Table(
+    "sync_exceptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE")),
+    Column("account_id", ID),
+    # overdraft | code_incompatible | drift | rejected_spend | ...
+    Column("kind", String(30), nullable=False),
+    Column("state", String(10), nullable=False),  # open | resolved
+    Column("amount", BigInteger),
+    Column("currency", String(4)),
+    Column("reference", String(200)),
+    Column("details", JSON, nullable=False),
+    Column("resolution", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index("ix_sync_exceptions_state", "state", "created_at"),
+    Index("ix_sync_exceptions_account", "account_id"),
+)
+
+# Long jobs staff start on an integration (historical import, reconciliation, repair), with
+# progress and a report, run by the worker.
+integration_runs = Table(
+    "integration_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(20), nullable=False),  # import | reconcile | repair
+    Column("state", String(10), nullable=False),  # pending | running | done | failed
+    Column("progress", JSON, nullable=False),
+    Column("report", JSON),
+    Column("error", Text),
+    Column("claimed_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Index("ix_integration_runs_state", "state", "created_at"),
+    Index("ix_integration_runs_integration", "integration_id", "created_at"),
+)

@@ -15,6 +15,10 @@ class EventType(StrEnum):
     HOLD_EXPIRED = "hold.expired"
     LOOKUP_SURGE = "security.lookup_surge"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    INTEGRATION_FAILED = "integration.failed"
+    INTEGRATION_RECOVERED = "integration.recovered"
+    INTEGRATION_DRIFT_FOUND = "integration.drift_found"
+    SYNC_EXCEPTION = "sync.exception"
 
 
 def matches(subscribed: list[str], event_type: str) -> bool:

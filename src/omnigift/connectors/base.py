@@ -1,0 +1,192 @@
+"""What every connector offers the sync machinery, and what the sync machinery offers back.
+
+The shapes are plain dataclasses in our own terms (integer minor units, our card states); each
+connector maps them to its platform. A connector never touches the database: it reports what it
+wrote through a ``Journal`` and what the platform did on its own through a ``Sink``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+
+class PlatformError(Exception):
+    """Something went wrong talking to the platform."""
+
+
+class PlatformUnavailable(PlatformError):
+    """Throttled, down, 5xx or timed out: try again later (after ``retry_after`` seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AmbiguousWrite(PlatformUnavailable):
+    """A write whose outcome is unknown (timeout, 5xx): it may have happened. Read back first."""
+
+
+class PlatformRejected(PlatformError):
+    """The platform refused the request for good (e.g. a code it can't take); don't retry."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AuthenticationFailed(PlatformError):
+    """The platform refused our credentials (401/403)."""
+
+
+class UnrecordedSpend(PlatformError):
+    """The platform holds less than we believe: a spend we have not ingested yet. Writing now
+    could undo it, so the push waits until the spend is taken in."""
+
+
+class BadSignature(Exception):
+    """An inbound notification whose signature does not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardTarget:
+    """What the ledger says a card's mirror must be."""
+
+    account_id: str
+    code: str
+    currency: str
+    balance: int  # what the mirror may spend: the available balance of an active card, else 0
+    state: str  # active | disabled | deactivated
+    expires_on: date | None
+    customer_email: str | None = None
+    recipient_name: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorState:
+    """What we know of a card's mirror on the platform."""
+
+    external_id: str | None
+    known_balance: int | None
+    known_state: str | None
+    known_expires_on: str | None
+    pending_write: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformCard:
+    """A card as the platform holds it (reconciliation, historical import)."""
+
+    external_id: str
+    balance: int
+    currency: str
+    enabled: bool
+    expires_on: date | None
+    code: str | None = None  # None when the platform won't reveal it (Shopify: last 4 only)
+    last_characters: str | None = None
+    customer_email: str | None = None
+    initial_value: int | None = None
+
+
+class Journal(Protocol):
+    """How a push records what it did, durably, as it goes."""
+
+    async def intend(self, write: dict[str, Any]) -> None:
+        """Remember a write about to be sent, committed before it is sent."""
+
+    async def created(
+        self, external_id: str, balance: int, state: str, expires_on: str | None
+    ) -> None:
+        """The mirror exists on the platform with this id and balance."""
+
+    async def applied(
+        self,
+        balance_delta: int = 0,
+        state: str | None = None,
+        expires_on: str | None = None,
+    ) -> None:
+        """A write took effect: move what we know by it, and forget the pending write."""
+
+    async def abandoned(self) -> None:
+        """The pending write did not happen: forget it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSpend:
+    """Value taken from (or, with a negative amount, put back on) a mirror by the platform."""
+
+    external_card_id: str
+    amount: int  # positive: spent; negative: refunded back to the card
+    currency: str
+    reference: str  # the platform's transaction id: applied once
+    occurred_at: datetime | None = None
+    parent_reference: str | None = None  # a refund: the spend it reverses
+    order: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSale:
+    """Our gift card product sold on the platform: issue a card for it."""
+
+    reference: str  # order line (and unit) id: issued once
+    amount: int
+    currency: str
+    customer_email: str | None
+    recipient_name: str | None
+    shipping_name: str | None
+    physical: bool
+    order: dict[str, Any] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    """Where a connector hands what the platform did on its own."""
+
+    async def spend(self, spend: PlatformSpend) -> None: ...
+
+    async def sale(self, sale: PlatformSale) -> None: ...
+
+    async def native_card(self, card: PlatformCard) -> bool:
+        """A card made on the platform itself (pull_cards); False if the ledger had it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """An inbound platform notification, verified."""
+
+    platform_event_id: str
+    topic: str
+    payload: dict[str, Any]
+    triggered_at: datetime | None = None
+
+
+class Connector(Protocol):
+    """One platform instance, configured from an integration."""
+
+    async def check(self) -> None:
+        """Raise unless the platform answers and accepts our credentials."""
+
+    async def subscribe(self, callback_url: str) -> None:
+        """Register the platform's notifications to ``callback_url`` (idempotent)."""
+
+    def verify(self, headers: dict[str, str], body: bytes) -> Notification:
+        """Check an inbound notification's signature; raise ``BadSignature`` if it fails."""
+
+    async def process(self, notification: Notification, sink: Sink) -> None:
+        """Fetch what the notification points at and hand the platform's doings to ``sink``."""
+
+    async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
+        """Catch up on what notifications may have missed; return the new cursor."""
+
+    async def push(self, target: CardTarget, mirror: MirrorState, journal: Journal) -> None:
+        """Make the mirror equal ``target``, safely (read back before retrying, never undo a
+        platform spend we have not ingested)."""
+
+    async def read(self, external_id: str) -> PlatformCard | None:
+        """The mirror as the platform holds it now (None if it is gone)."""
+
+    async def list_cards(self, cursor: str | None) -> tuple[list[PlatformCard], str | None]:
+        """One page of every card on the platform, and the cursor of the next page."""
+
+    async def aclose(self) -> None: ...

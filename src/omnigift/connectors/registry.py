@@ -1,0 +1,54 @@
+"""Which connector serves which platform, and what credentials it needs.
+
+The one place that names every platform; the sync machinery looks connectors up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from omnigift.connectors.base import Connector
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    credential_fields: tuple[str, ...]
+    build: Callable[[str, dict[str, str], dict[str, Any], httpx.AsyncClient], Connector]
+    # Longest code the platform's gift cards take (Shopify 20, BigCommerce 20).
+    max_code_length: int
+    min_code_length: int = 1
+
+
+def _shopify(
+    base_url: str, credentials: dict[str, str], settings: dict[str, Any], http: httpx.AsyncClient
+) -> Connector:
+    from omnigift.connectors.shopify.connector import ShopifyConnector
+
+    return ShopifyConnector(base_url, credentials, settings, http)
+
+
+def _bigcommerce(
+    base_url: str, credentials: dict[str, str], settings: dict[str, Any], http: httpx.AsyncClient
+) -> Connector:
+    from omnigift.connectors.bigcommerce.connector import BigCommerceConnector
+
+    return BigCommerceConnector(base_url, credentials, settings, http)
+
+
+PLATFORMS: dict[str, Platform] = {
+    "shopify": Platform(
+        "shopify",
+        ("access_token", "client_secret"),
+        _shopify,
+        max_code_length=20,
+        min_code_length=8,
+    ),
+    "bigcommerce": Platform(
+        "bigcommerce", ("access_token", "client_secret"), _bigcommerce, max_code_length=20
+    ),
+}

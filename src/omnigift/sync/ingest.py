@@ -1,0 +1,318 @@
+"""Taking in what a platform did on its own: checkout spends, refunds back to a card, sales of our
+gift card product, cards made on the platform.
+
+Each platform transaction is applied once: its reference is written first, in the same database
+transaction as the activity, so a duplicate or replayed notification — even one processed at the
+same moment by another worker — fails on that row and changes nothing. A spend also moves what
+we know the mirror holds (the platform already did it), so the next push doesn't repeat it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from omnigift.clock import utcnow
+from omnigift.connectors.base import PlatformCard, PlatformSale, PlatformSpend
+from omnigift.db.engine import Database
+from omnigift.db.tables import external_references, mirrors
+from omnigift.ids import new_id
+from omnigift.ledger.activities import ActivityRequest, apply_activity
+from omnigift.ledger.cards import ActivityType, CardType
+from omnigift.ledger.errors import InsufficientFunds, LedgerError
+from omnigift.ledger.issuing import IssueCard, issue_card
+from omnigift.ledger.origin import Channel, Origin
+from omnigift.ledger.policy import LedgerPolicy
+from omnigift.sync.exceptions import ExceptionKind, raise_exception
+from omnigift.sync.mirrors import mirror_of_external
+
+
+@dataclass(frozen=True)
+class LedgerSink:
+    """The ``Sink`` of one integration: platform doings become ledger activities."""
+
+    db: Database
+    policy: LedgerPolicy
+    integration_id: str
+    platform: str
+    settings: dict[str, Any]
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(channel=Channel.ONLINE, integration_id=self.integration_id)
+
+    async def spend(self, spend: PlatformSpend) -> None:
+        """A checkout spend (or a refund back to the card) made on the platform."""
+        try:
+            async with self.db.transaction() as conn:
+                if not await self._claim_reference(conn, spend.reference):
+                    return
+                mirror = await mirror_of_external(conn, self.integration_id, spend.external_card_id)
+                if mirror is None:
+                    return  # a platform card we don't mirror: not the ledger's money
+                now = utcnow()
+                if spend.amount > 0:
+                    activity_id = await self._redeem(conn, mirror.account_id, spend, now)
+                else:
+                    activity_id = await self._refund(conn, mirror.account_id, spend, now)
+                await conn.execute(
+                    update(mirrors)
+                    .where(mirrors.c.id == mirror.id)
+                    .values(known_balance=mirrors.c.known_balance - spend.amount)
+                )
+                await self._note_reference(
+                    conn, spend.reference, mirror.account_id, activity_id, spend.amount
+                )
+        except IntegrityError:
+            if not await self._seen(spend.reference):
+                raise  # not the duplicate we guard against
+
+    async def _redeem(
+        self, conn: AsyncConnection, account_id: str, spend: PlatformSpend, now: datetime
+    ) -> str | None:
+        request = ActivityRequest(
+            type=ActivityType.REDEEM,
+            amount=spend.amount,
+            currency=spend.currency,
+            reference=self._reference(spend),
+            allow_partial=True,
+        )
+        taken, activity_id, refusal = await self._apply(conn, account_id, request, now)
+        if taken < spend.amount:
+            overdrawn = refusal is None or isinstance(refusal, InsufficientFunds)
+            await raise_exception(
+                conn,
+                now,
+                kind=ExceptionKind.OVERDRAFT if overdrawn else ExceptionKind.REJECTED_SPEND,
+                integration_id=self.integration_id,
+                account_id=account_id,
+                amount=spend.amount - taken,
+                currency=spend.currency,
+                reference=spend.reference,
+                details={
+                    "platform": self.platform,
+                    "spent_on_platform": spend.amount,
+                    "taken_from_card": taken,
+                    "activity_id": activity_id,
+                    "ledger_refusal": str(refusal) if refusal else None,
+                    "order": spend.order,
+                },
+            )
+        return activity_id
+
+    async def _refund(
+        self, conn: AsyncConnection, account_id: str, spend: PlatformSpend, now: datetime
+    ) -> str | None:
+        parent = None
+        if spend.parent_reference:
+            parent = (
+                await conn.execute(
+                    select(external_references.c.activity_id).where(
+                        external_references.c.integration_id == self.integration_id,
+                        external_references.c.reference == spend.parent_reference,
+                    )
+                )
+            ).scalar()
+        request = ActivityRequest(
+            type=ActivityType.REFUND,
+            amount=-spend.amount,
+            currency=spend.currency,
+            reference=self._reference(spend),
+            redeem_activity_id=parent,
+        )
+        _, activity_id, refusal = await self._apply(conn, account_id, request, now)
+        if refusal is not None:
+            await raise_exception(
+                conn,
+                now,
+                kind=ExceptionKind.REJECTED_SPEND,
+                integration_id=self.integration_id,
+                account_id=account_id,
+                amount=-spend.amount,
+                currency=spend.currency,
+                reference=spend.reference,
+                details={
+                    "platform": self.platform,
+                    "refunded_on_platform": -spend.amount,
+                    "ledger_refusal": str(refusal),
+                    "order": spend.order,
+                },
+            )
+        return activity_id
+
+    async def _apply(
+        self, conn: AsyncConnection, account_id: str, request: ActivityRequest, now: datetime
+    ) -> tuple[int, str | None, LedgerError | None]:
+        """Apply in a savepoint: a refusal undoes only this, not the reference or exception."""
+        try:
+            async with conn.begin_nested():
+                written = await apply_activity(
+                    conn, account_id, request, self.policy, self.origin, now
+                )
+        except LedgerError as refusal:
+            return 0, None, refusal
+        return int(written.activity["amount"] or 0), str(written.activity["id"]), None
+
+    def _reference(self, spend: PlatformSpend) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "transaction_id": spend.reference,
+            **({"order_id": spend.order["id"]} if spend.order.get("id") else {}),
+        }
+
+    async def sale(self, sale: PlatformSale) -> None:
+        """Our gift card product sold on the platform: issue the card (mirrored back by push)."""
+        if not self.settings.get("sell_cards"):
+            return
+        try:
+            async with self.db.transaction() as conn:
+                if not await self._claim_reference(conn, sale.reference):
+                    return
+                now = utcnow()
+                metadata: dict[str, Any] = {
+                    "sold_on": {"platform": self.platform, "order": sale.order},
+                }
+                if sale.shipping_name:
+                    metadata["shipping_name"] = sale.shipping_name
+                if sale.physical:
+                    # Hook for the order lifecycle: a physical card is activated with its value
+                    # when it is fulfilled, not when it is paid.
+                    metadata["awaiting_fulfilment"] = {"amount": sale.amount}
+                command = IssueCard(
+                    type=CardType.PHYSICAL if sale.physical else CardType.DIGITAL,
+                    currency=sale.currency,
+                    initial_value=None if sale.physical else sale.amount,
+                    recipient={
+                        k: v
+                        for k, v in (("email", sale.customer_email), ("name", sale.recipient_name))
+                        if v
+                    }
+                    or None,
+                    metadata=metadata,
+                    activate=not sale.physical,
+                )
+                issued = await issue_card(conn, command, self.policy, self.origin, now)
+                await self._note_reference(
+                    conn,
+                    sale.reference,
+                    issued.written.card.id,
+                    str(issued.written.activity["id"]),
+                    sale.amount,
+                )
+        except IntegrityError:
+            if not await self._seen(sale.reference):
+                raise
+
+    async def native_card(self, card: PlatformCard) -> bool:
+        """A card made on the platform itself enters the ledger (``pull_cards``), once; False
+        if the ledger already had it."""
+        reference = f"card:{card.external_id}"
+        try:
+            async with self.db.transaction() as conn:
+                if not await self._claim_reference(conn, reference):
+                    return False
+                if await mirror_of_external(conn, self.integration_id, card.external_id):
+                    return False  # one of ours, mirrored out
+                now = utcnow()
+                account_id = await self._import(conn, card, now)
+                await conn.execute(
+                    mirrors.insert().values(
+                        id=new_id("mir"),
+                        integration_id=self.integration_id,
+                        account_id=account_id,
+                        external_id=card.external_id,
+                        known_balance=card.balance,
+                        known_state="active" if card.enabled else "deactivated",
+                        known_expires_on=card.expires_on.isoformat() if card.expires_on else None,
+                        wanted=0,
+                        done=0,
+                        attempts=0,
+                        next_attempt_at=now,
+                        status="ok",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await self._note_reference(conn, reference, account_id, None, card.balance)
+        except IntegrityError:
+            if not await self._seen(reference):
+                raise
+            return False
+        return True
+
+    async def _import(self, conn: AsyncConnection, card: PlatformCard, now: datetime) -> str:
+        code_known = card.code is not None
+        metadata: dict[str, Any] = {
+            "imported_from": {"platform": self.platform, "external_id": card.external_id},
+            "code_known": code_known,
+        }
+        if not code_known:
+            # The platform shows only the last characters (Shopify): the card gets an internal
+            # code nobody knows, is found by last 4 and customer, and staff may attach a serial.
+            metadata["platform_last_characters"] = card.last_characters
+        command = IssueCard(
+            type=CardType.DIGITAL,
+            currency=card.currency,
+            initial_value=card.balance or None,
+            code=card.code,  # None: a generated code, known to nobody
+            expires_at=None,
+            recipient={"email": card.customer_email} if card.customer_email else None,
+            metadata=metadata,
+            activate=True,
+            imported=True,
+        )
+        issued = await issue_card(conn, command, self.policy, self.origin, now)
+        return issued.written.card.id
+
+    async def _claim_reference(self, conn: AsyncConnection, reference: str) -> bool:
+        """Write the reference first; False when it was applied before."""
+        seen = (
+            await conn.execute(
+                select(external_references.c.reference).where(
+                    external_references.c.integration_id == self.integration_id,
+                    external_references.c.reference == reference,
+                )
+            )
+        ).first()
+        if seen:
+            return False
+        await conn.execute(
+            external_references.insert().values(
+                integration_id=self.integration_id, reference=reference, created_at=utcnow()
+            )
+        )
+        return True
+
+    async def _note_reference(
+        self,
+        conn: AsyncConnection,
+        reference: str,
+        account_id: str,
+        activity_id: str | None,
+        amount: int,
+    ) -> None:
+        await conn.execute(
+            update(external_references)
+            .where(
+                external_references.c.integration_id == self.integration_id,
+                external_references.c.reference == reference,
+            )
+            .values(account_id=account_id, activity_id=activity_id, amount=amount)
+        )
+
+    async def _seen(self, reference: str) -> bool:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(external_references.c.reference).where(
+                        external_references.c.integration_id == self.integration_id,
+                        external_references.c.reference == reference,
+                    )
+                )
+            ).first()
+        return row is not None

@@ -1,0 +1,383 @@
+"""The connectors' share of the background worker: fan-out, pushes, inbound notifications,
+polling, scheduled reconciliation and staff-started runs.
+
+Every platform failure is retried with back-off and jitter (honouring the platform's own
+``Retry-After``); the queues hold meanwhile, and health shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import select, update
+
+from omnigift import codes
+from omnigift.clock import utcnow
+from omnigift.connectors.base import (
+    AuthenticationFailed,
+    PlatformCard,
+    PlatformRejected,
+    PlatformUnavailable,
+    UnrecordedSpend,
+)
+from omnigift.connectors.registry import PLATFORMS
+from omnigift.db.engine import Database
+from omnigift.db.tables import gift_cards, integrations
+from omnigift.events.catalogue import EventType
+from omnigift.events.outbox import PendingEvent, record
+from omnigift.ledger.errors import LedgerError, NotFound
+from omnigift.ledger.policy import LedgerPolicy
+from omnigift.ledger.records import find_card
+from omnigift.sealing import Sealer
+from omnigift.sync import inbound, mirrors, reconciliation, runs
+from omnigift.sync.connections import ConnectorPool, Live
+from omnigift.sync.exceptions import ExceptionKind, raise_exception
+from omnigift.sync.health import HealthTracker
+from omnigift.sync.ingest import LedgerSink
+from omnigift.sync.runs import RunKind
+
+log = structlog.get_logger("omnigift.sync")
+
+# Codes a platform gives when it can never take a card's code as it is.
+CODE_REFUSALS = frozenset({"TOO_SHORT", "TOO_LONG", "TAKEN", "INVALID_CODE", "code"})
+DRIFT_AFTER_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    sealer: Sealer
+    concurrency: int = 16
+    lease: float = 60.0
+    max_backoff: float = 300.0
+
+
+def backoff(attempts: int, retry_after: float | None, ceiling: float) -> float:
+    """Exponential with full jitter, never sooner than the platform asked."""
+    delay = min(ceiling, 0.5 * 2 ** min(attempts, 20)) * random.uniform(0.5, 1.0)  # noqa: S311
+    return float(max(delay, retry_after or 0.0))
+
+
+@dataclass
+class SyncRunner:
+    db: Database
+    ledger: LedgerPolicy
+    policy: SyncPolicy
+    http: httpx.AsyncClient
+    pool: ConnectorPool = field(init=False)
+    health: HealthTracker = field(init=False)
+    _polled: dict[str, float] = field(default_factory=dict)
+    _poll_soon: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.pool = ConnectorPool(self.db, self.policy.sealer, self.http)
+        self.health = HealthTracker(self.db)
+
+    def sink(self, live: Live) -> LedgerSink:
+        return LedgerSink(self.db, self.ledger, live.id, live.platform, live.settings)
+
+    # --- pushes ---------------------------------------------------------------------------
+
+    async def push_due(self) -> int:
+        claimed = await mirrors.claim_due(
+            self.db, utcnow(), self.policy.concurrency, self.policy.lease
+        )
+        await asyncio.gather(*(self.push_one(c) for c in claimed))
+        return len(claimed)
+
+    async def push_one(self, claimed: mirrors.Claimed) -> None:
+        try:
+            live = await self.pool.get(claimed.integration_id)
+            async with self.db.read() as conn:
+                card = await find_card(conn, claimed.account_id)
+            if card is None:
+                raise NotFound(f"no card {claimed.account_id}")
+            target = mirrors.target_of(card, self.ledger.vault.unseal(card.code_sealed))
+            if target is not None:
+                journal = mirrors.MirrorJournal(self.db, claimed.id)
+                await live.connector.push(target, claimed.state, journal)
+        except Exception as exc:  # each kind of failure has its own handling below
+            await self._push_failed(claimed, exc)
+            return
+        now = utcnow()
+        await mirrors.finish(self.db, claimed, now)
+        await self.health.success(claimed.integration_id, now)
+
+    async def _push_failed(self, claimed: mirrors.Claimed, exc: Exception) -> None:
+        now = utcnow()
+        ceiling = self.policy.max_backoff
+        if isinstance(exc, PlatformRejected):
+            await self._blocked(claimed, exc, now)
+        elif isinstance(exc, UnrecordedSpend):
+            # Catch up on the platform's orders first; the push runs again after that.
+            self._poll_soon.add(claimed.integration_id)
+            await mirrors.retry_later(
+                self.db, claimed, now, backoff(claimed.attempts, 1.0, 10.0), str(exc), "ok"
+            )
+            if claimed.attempts + 1 == DRIFT_AFTER_ATTEMPTS:
+                async with self.db.transaction() as conn:
+                    await raise_exception(
+                        conn,
+                        now,
+                        kind=ExceptionKind.DRIFT,
+                        integration_id=claimed.integration_id,
+                        account_id=claimed.account_id,
+                        details={"error": str(exc), "attempts": claimed.attempts + 1},
+                    )
+        elif isinstance(exc, PlatformUnavailable):
+            delay = backoff(claimed.attempts, exc.retry_after, ceiling)
+            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing")
+            await self.health.failure(claimed.integration_id, str(exc), now)
+        elif isinstance(exc, AuthenticationFailed):
+            delay = backoff(claimed.attempts + 6, None, ceiling)
+            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing")
+            await self.health.failure(claimed.integration_id, str(exc), now)
+        else:
+            log.exception("push failed", mirror_id=claimed.id, exc_info=exc)
+            delay = backoff(claimed.attempts + 2, None, ceiling)
+            await mirrors.retry_later(self.db, claimed, now, delay, repr(exc), "failing")
+
+    async def _blocked(
+        self, claimed: mirrors.Claimed, exc: PlatformRejected, now: datetime
+    ) -> None:
+        await mirrors.block(self.db, claimed, now, str(exc))
+        kind = (
+            ExceptionKind.CODE_INCOMPATIBLE
+            if (exc.code or "") in CODE_REFUSALS
+            else ExceptionKind.REJECTED
+        )
+        async with self.db.transaction() as conn:
+            await raise_exception(
+                conn,
+                now,
+                kind=kind,
+                integration_id=claimed.integration_id,
+                account_id=claimed.account_id,
+                details={"error": str(exc), "platform_code": exc.code},
+            )
+
+    # --- inbound notifications -------------------------------------------------------------
+
+    async def inbound_due(self) -> int:
+        queued = await inbound.claim_due(
+            self.db, utcnow(), self.policy.concurrency, self.policy.lease
+        )
+        await asyncio.gather(*(self.process_one(q) for q in queued))
+        return len(queued)
+
+    async def process_one(self, queued: inbound.Queued) -> None:
+        try:
+            live = await self.pool.get(queued.integration_id)
+            await live.connector.process(queued.notification, self.sink(live))
+        except NotFound:
+            await inbound.done(self.db, queued, utcnow())  # the integration is gone
+        except PlatformUnavailable as exc:
+            now = utcnow()
+            delay = backoff(queued.attempts, exc.retry_after, self.policy.max_backoff)
+            await inbound.failed(self.db, queued, now, str(exc), delay)
+            await self.health.failure(queued.integration_id, str(exc), now)
+        except Exception as exc:
+            log.exception("inbound notification failed", notification_id=queued.id)
+            delay = backoff(queued.attempts + 2, None, self.policy.max_backoff)
+            await inbound.failed(self.db, queued, utcnow(), repr(exc), delay)
+        else:
+            now = utcnow()
+            await inbound.done(self.db, queued, now)
+            await self.health.success(queued.integration_id, now)
+
+    # --- polling: what notifications may have missed ----------------------------------------
+
+    async def poll_due(self) -> int:
+        """Poll each integration whose interval has passed (or that asked to be polled soon).
+        Always 0: polling never makes the worker loop spin."""
+        for integration_id in await self.pool.ids():
+            live = await self.pool.get(integration_id)
+            interval = float(live.settings.get("poll_interval_seconds", 30.0))
+            last = self._polled.get(integration_id, 0.0)
+            soon = integration_id in self._poll_soon
+            if not soon and time.monotonic() - last < interval:
+                continue
+            self._poll_soon.discard(integration_id)
+            self._polled[integration_id] = time.monotonic()
+            await self.poll_one(live)
+        return 0
+
+    async def poll_one(self, live: Live) -> int:
+        now = utcnow()
+        try:
+            cursor = await live.connector.poll(dict(live.cursors.get("poll", {})), self.sink(live))
+        except (PlatformUnavailable, AuthenticationFailed) as exc:
+            await self.health.failure(live.id, str(exc), now)
+            return 0
+        except Exception as exc:
+            log.exception("poll failed", integration_id=live.id)
+            await self.health.failure(live.id, repr(exc), now)
+            return 0
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                update(integrations)
+                .where(integrations.c.id == live.id)
+                .values(cursors={**live.cursors, "poll": cursor})
+            )
+        await self.health.success(live.id, utcnow())
+        return 1
+
+    # --- runs: import, export, reconcile, repair ---------------------------------------------
+
+    async def runs_due(self) -> int:
+        row = await runs.claim_run(self.db, utcnow(), self.policy.lease)
+        if row is None:
+            return 0
+        try:
+            live = await self.pool.get(row.integration_id)
+            report = await self._execute(RunKind(row.kind), live, row.id)
+        except Exception as exc:
+            log.warning("integration run failed", run_id=row.id, error=repr(exc))
+            await runs.finish_run(self.db, row.id, utcnow(), None, str(exc) or repr(exc))
+        else:
+            await runs.finish_run(self.db, row.id, utcnow(), report, None)
+        return 1
+
+    async def _execute(self, kind: RunKind, live: Live, run_id: str) -> dict[str, Any]:
+        if kind is RunKind.IMPORT:
+            return await self._import(live, run_id)
+        if kind is RunKind.EXPORT:
+            return await self._export(live, run_id)
+        if kind is RunKind.REPAIR:
+            await self.poll_one(live)  # take in unrecorded spends before anything is re-based
+        comparison = await reconciliation.compare(self.db, live.connector, live.id, self.ledger)
+        report = comparison.report()
+        if kind is RunKind.REPAIR:
+            report["queued"] = await reconciliation.repair(self.db, live.id, comparison, utcnow())
+        if comparison.drift:
+            async with self.db.transaction() as conn:
+                await record(
+                    conn,
+                    [
+                        PendingEvent(
+                            EventType.INTEGRATION_DRIFT_FOUND,
+                            {
+                                "integration_id": live.id,
+                                "run_id": run_id,
+                                "drift_count": len(comparison.drift),
+                                "drift": report["drift"][:20],
+                                "repaired": kind is RunKind.REPAIR,
+                            },
+                        )
+                    ],
+                    utcnow(),
+                )
+        return report
+
+    async def _import(self, live: Live, run_id: str) -> dict[str, Any]:
+        """Every platform card into the ledger; the ones the ledger can't take are reported."""
+        sink = self.sink(live)
+        imported, existing, refused = 0, 0, []
+        cursor: str | None = None
+        seen = 0
+        while True:
+            cards, cursor = await live.connector.list_cards(cursor)
+            for card in cards:
+                reason = self._refusal(card)
+                if reason is None:
+                    try:
+                        if await sink.native_card(card):
+                            imported += 1
+                        else:
+                            existing += 1
+                        continue
+                    except LedgerError as exc:
+                        reason = str(exc)
+                refused.append({"external_id": card.external_id, "reason": reason})
+            seen += len(cards)
+            await runs.progress(self.db, run_id, seen, None, utcnow(), self.policy.lease)
+            if cursor is None:
+                break
+        return {
+            "seen": seen,
+            "imported": imported,
+            "already_in_ledger": existing,
+            "refused": refused,
+        }
+
+    def _refusal(self, card: PlatformCard) -> str | None:
+        if card.code is None:
+            return None  # imported with code_known false
+        try:
+            self.ledger.codes.validate_imported(codes.normalize(card.code))
+        except codes.InvalidCode as exc:
+            return f"code {codes.mask(card.code[-4:])}: {exc}"
+        return None
+
+    async def _export(self, live: Live, run_id: str) -> dict[str, Any]:
+        """Queue every live ledger card for mirroring; list the codes the platform can't take."""
+        platform = PLATFORMS[live.platform]
+        queued, refused, after = 0, [], ""
+        while True:
+            async with self.db.read() as conn:
+                batch = (
+                    await conn.execute(
+                        select(gift_cards.c.id, gift_cards.c.code_sealed, gift_cards.c.code_last4)
+                        .where(
+                            gift_cards.c.id > after,
+                            gift_cards.c.state.in_(("active", "frozen")),
+                        )
+                        .order_by(gift_cards.c.id)
+                        .limit(EXPORT_BATCH)
+                    )
+                ).all()
+            if not batch:
+                break
+            fine = set()
+            for row in batch:
+                length = len(self.ledger.vault.unseal(row.code_sealed))
+                if platform.min_code_length <= length <= platform.max_code_length:
+                    fine.add(row.id)
+                else:
+                    refused.append(
+                        {
+                            "gift_card_id": row.id,
+                            "reason": f"code {codes.mask(row.code_last4)} has {length} "
+                            f"characters; {platform.name} takes {platform.min_code_length} "
+                            f"to {platform.max_code_length}",
+                        }
+                    )
+            await mirrors.want_all(self.db, live.id, fine, utcnow())
+            queued += len(fine)
+            after = batch[-1].id
+            await runs.progress(
+                self.db, run_id, queued + len(refused), None, utcnow(), self.policy.lease
+            )
+        return {"queued": queued, "refused": refused}
+
+    async def reconcile_due(self) -> int:
+        """Start the scheduled reconciliation (with repair) of each integration that is due."""
+        now = utcnow()
+        for integration_id in await self.pool.ids():
+            live = await self.pool.get(integration_id)
+            every = timedelta(minutes=float(live.settings.get("reconcile_interval_minutes", 60)))
+            last = _parse(live.cursors.get("reconciled_at"))
+            if last is not None and now - last < every:
+                continue
+            async with self.db.transaction() as conn:
+                if last is not None:  # the first one waits a full interval after creation
+                    await runs.start_run(conn, integration_id, RunKind.REPAIR, now)
+                await conn.execute(
+                    update(integrations)
+                    .where(integrations.c.id == integration_id)
+                    .values(cursors={**live.cursors, "reconciled_at": now.isoformat()})
+                )
+        return 0
+
+
+EXPORT_BATCH = 1000
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
