@@ -341,11 +341,13 @@ def summarize(redeems: list[Redeem], receiver: Receiver, duration: float) -> dic
         statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
     sends = [r.sent for r in redeems if r.sent]
     span = (max(sends) - min(sends)) / 1e9 if len(sends) > 1 else duration
+    answered = (max(r.answered for r in ok) - min(sends)) / 1e9 if ok else 0.0
     return {
         "redeems_sent": len(redeems),
         "redeems_201": len(ok),
         "statuses": statuses,
         "achieved_rate": round((len(redeems) - 1) / span, 1) if span else None,
+        "completed_rate": round(len(ok) / answered, 1) if answered else None,
         "events_arrived": len(arrived),
         "events_missing": len(ok) - len(arrived),
         "from_201": percentiles([t - r.answered for r, t in arrived] + never),
@@ -473,7 +475,8 @@ def report(r: dict[str, Any]) -> str:
     out = [
         "",
         f"{r['engine']}, worker {r['worker']}: {r['redeems_sent']} redeems offered at "
-        f"{r['rate']:g}/s over {r['duration_s']:g} s; achieved {r['achieved_rate']}/s; "
+        f"{r['rate']:g}/s over {r['duration_s']:g} s; sent at {r['achieved_rate']}/s, 201s "
+        f"answered at {r['completed_rate']}/s (first sent to last answered); "
         f"statuses {r['statuses']}",
         "",
         f"| {'ms':<34}| p50      | p90      | p99      | max      |",
