@@ -196,15 +196,12 @@ async def health(conn: AsyncConnection, integration_id: str) -> dict[str, Any]:
             )
         )
     ).scalar_one()
-    inbound: dict[str, int] = dict(
-        (
-            await conn.execute(
-                select(inbound_notifications.c.state, func.count())
-                .where(inbound_notifications.c.integration_id == integration_id)
-                .group_by(inbound_notifications.c.state)
-            )
-        ).tuples()
+    by_state = await conn.execute(
+        select(inbound_notifications.c.state, func.count())
+        .where(inbound_notifications.c.integration_id == integration_id)
+        .group_by(inbound_notifications.c.state)
     )
+    inbound: dict[str, int] = {state: count for state, count in by_state}
     return {
         "pending_sync_jobs": pending_mirrors + inbound.get("pending", 0),
         "failed_sync_jobs": failed_mirrors + inbound.get("failed", 0),
