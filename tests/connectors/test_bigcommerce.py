@@ -1,0 +1,208 @@
+"""BigCommerce, end to end over real HTTP: the service with its worker, the BigCommerce simulator.
+
+Our cards are mirrored as v2 gift certificates (overwrite-only balance, no idempotency); spends
+come back from orders, by webhook or by the poll backstop (integrations.md section 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from omnigift.db.tables import integrations
+from tests.factories import act, card, issue
+from tests.support.stack import Platform, Stack, eventually, start_bigcommerce
+
+QUIET = 3600  # a poll interval long enough that only the first poll, or a push, triggers one
+
+
+@pytest.fixture
+async def fast_quota_bigcommerce() -> AsyncIterator[Platform]:
+    """A store whose quota window is short, so a 429's reset comes in about a second."""
+    platform = await asyncio.to_thread(start_bigcommerce, window_ms=1500)
+    yield platform
+    await platform.http.aclose()
+    await asyncio.to_thread(platform.server.stop)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def store(bigcommerce: Platform) -> str:
+    return f"{bigcommerce.server.base_url}/stores/abc123"
+
+
+def cents(text: str) -> int:
+    return int(Decimal(text) * 100)
+
+
+def plain(code: str) -> str:
+    return code.replace(" ", "").replace("-", "").upper()
+
+
+async def certificate(bigcommerce: Platform, code: str) -> dict[str, Any] | None:
+    for found in (await bigcommerce.state())["gift_certificates"]:
+        if plain(found["code"]) == plain(code):
+            return dict(found)
+    return None
+
+
+async def balance_on_bigcommerce(bigcommerce: Platform, code: str) -> int | None:
+    found = await certificate(bigcommerce, code)
+    return cents(found["balance"]) if found else None
+
+
+async def ledger_balance(stack: Stack, card_id: str) -> int:
+    return int((await card(stack.api, stack.admin, card_id))["balance"]["amount"])
+
+
+async def becomes(read: Any, expected: Any, timeout: float = 10.0) -> None:
+    """Wait until the coroutine function ``read`` answers ``expected``."""
+
+    async def check() -> bool:
+        value = await read()
+        assert value == expected, f"{value!r} != {expected!r}"
+        return True
+
+    await eventually(check, timeout=timeout)
+
+
+async def checkout(bigcommerce: Platform, code: str, price: str, **extra: Any) -> dict[str, Any]:
+    return dict(
+        await bigcommerce.sim(
+            "POST",
+            "checkout",
+            {
+                "email": "sam@example.com",
+                "first_name": "Sam",
+                "last_name": "Shopper",
+                "products": [{"name": "Scarf", "price": price, "quantity": 1, "type": "physical"}],
+                "gift_certificate_codes": [plain(code)],
+                **extra,
+            },
+        )
+    )
+
+
+async def redeems(stack: Stack, card_id: str) -> list[dict[str, Any]]:
+    history = await stack.api.get(f"/v1/gift-cards/{card_id}/activities", headers=stack.admin)
+    assert history.status_code == 200, history.text
+    return [a for a in history.json()["data"] if a["type"] == "redeem"]
+
+
+async def mirrored(stack: Stack, bigcommerce: Platform, amount: int = 5000) -> dict[str, Any]:
+    """Issue a card in the ledger and wait for its certificate."""
+    issued = await issue(stack.api, stack.admin, amount)
+    await eventually(lambda: certificate(bigcommerce, issued["code"]))
+    return issued
+
+
+async def first_poll_done(stack: Stack, integration_id: str) -> None:
+    async def polled() -> bool:
+        async with stack.runtime.db.read() as conn:
+            cursors = (
+                await conn.execute(
+                    select(integrations.c.cursors).where(integrations.c.id == integration_id)
+                )
+            ).scalar_one()
+        return "poll" in (cursors or {})
+
+    await eventually(polled)
+
+
+async def events_of(stack: Stack, kind: str) -> list[dict[str, Any]]:
+    response = await stack.api.get("/v1/events", params={"type": kind}, headers=stack.admin)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def run_to_end(stack: Stack, integration_id: str, started: Any) -> dict[str, Any]:
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+
+    async def finished() -> dict[str, Any] | None:
+        response = await stack.api.get(
+            f"/v1/integrations/{integration_id}/runs/{run_id}", headers=stack.admin
+        )
+        run = response.json()
+        return dict(run) if run["state"] in ("done", "failed") else None
+
+    run = await eventually(finished, timeout=15)
+    assert run["state"] == "done", run
+    return run
+
+
+async def reconciliation(stack: Stack, integration_id: str) -> dict[str, Any]:
+    response = await stack.api.get(
+        f"/v1/integrations/{integration_id}/reconciliation", headers=stack.admin
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+# --- mirror out ------------------------------------------------------------------------------
+
+
+async def test_a_card_issued_in_the_ledger_appears_as_a_gift_certificate_with_the_same_code(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await issue(stack.api, stack.admin, 5000)
+
+    found = await eventually(lambda: certificate(bigcommerce, issued["code"]))
+
+    assert found["code"] == plain(issued["code"])
+    assert cents(found["balance"]) == 5000
+    assert found["status"] == "active"
+    assert found["currency_code"] == "USD"
+
+
+async def test_every_ledger_activity_moves_the_certificate_and_deactivation_disables_it(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+    code = issued["code"]
+
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1200)).status_code == 201
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, code), 3800)
+    assert (await act(stack.api, stack.admin, issued["id"], "load", 700)).status_code == 201
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, code), 4500)
+
+    assert (await act(stack.api, stack.admin, issued["id"], "deactivate")).status_code == 201
+
+    async def disabled() -> dict[str, Any] | None:
+        found = await certificate(bigcommerce, code)
+        return found if found and found["status"] == "disabled" else None
+
+    gone = await eventually(disabled)
+    assert cents(gone["balance"]) == 0
+
+
+# --- native spend flows back -----------------------------------------------------------------
+
+
+async def test_a_bigcommerce_checkout_spend_is_an_online_redeem_and_is_never_written_back(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+
+    await checkout(bigcommerce, issued["code"], "20.00")
+
+    found = await eventually(lambda: redeems(stack, issued["id"]))
+    (activity,) = found
+    assert activity["amount"]["amount"] == 2000
+    assert activity["origin"]["channel"] == "online"
+    assert activity["origin"]["integration_id"] == integration["id"]
+    assert activity["reference"]["platform"] == "bigcommerce"
+    assert await ledger_balance(stack, issued["id"]) == 3000
+    # The redeem is a card event: the mirror is pushed again, and must stay at what was spent.
+    await asyncio.sleep(0.5)
+    assert await balance_on_bigcommerce(bigcommerce, issued["code"]) == 3000
+    assert await redeems(stack, issued["id"]) == found
