@@ -96,3 +96,228 @@ async def _equals(value: Any, expected: Any) -> bool:
 async def _disabled(shopify: Platform, code: str) -> dict[str, Any] | None:
     mirrored = await on_shopify(shopify, code)
     return mirrored if mirrored and not mirrored["enabled"] else None
+
+
+async def history(stack: Stack, card_id: str) -> list[dict[str, Any]]:
+    response = await stack.api.get(f"/v1/gift-cards/{card_id}/activities", headers=stack.admin)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def checkout(shopify: Platform, code: str, price: str, **extra: Any) -> dict[str, Any]:
+    return dict(
+        await shopify.sim(
+            "POST",
+            "checkout",
+            {
+                "email": "ada@example.com",
+                "line_items": [{"title": "Scarf", "price": price, "quantity": 1}],
+                "gift_card_codes": [code],
+                **extra,
+            },
+        )
+    )
+
+
+async def mirrored_card(
+    stack: Stack, shopify: Platform, amount: int, **settings: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    integration = await stack.connect("shopify", shopify.server.base_url, **settings)
+    issued = await issue(stack.api, stack.admin, amount)
+    await eventually(lambda: on_shopify(shopify, issued["code"]))
+    return integration, issued
+
+
+async def test_an_ambiguous_debit_is_read_back_and_never_applied_twice(
+    stack: Stack, shopify: Platform
+) -> None:
+    _, issued = await mirrored_card(stack, shopify, 5000)
+    # The next GraphQL call is applied by Shopify, but its answer is lost (503).
+    await shopify.sim("POST", "faults", {"target": "graphql", "kind": "ambiguous", "count": 1})
+
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1500)).status_code == 201
+
+    await eventually(lambda: _equals(balance_on_shopify(shopify, issued["code"]), 3500))
+    debits = [t for t in (await on_shopify(shopify, issued["code"]))["transactions"]]
+    assert len(debits) == 1, debits
+
+
+async def test_duplicated_and_reordered_notifications_apply_each_spend_once(
+    stack: Stack, shopify: Platform
+) -> None:
+    _, issued = await mirrored_card(stack, shopify, 10000)
+    await shopify.sim("POST", "webhooks/behaviour", {"duplicate": True, "reorder": True})
+
+    await checkout(shopify, issued["code"], "10.00")
+    await checkout(shopify, issued["code"], "25.00")
+
+    async def two_redeems() -> list[dict[str, Any]] | None:
+        found = [a for a in await history(stack, issued["id"]) if a["type"] == "redeem"]
+        return found if len(found) == 2 else None
+
+    redeems = await eventually(two_redeems)
+    assert sorted(a["amount"]["amount"] for a in redeems) == [1000, 2500]
+    await _settled(stack)
+    assert len([a for a in await history(stack, issued["id"]) if a["type"] == "redeem"]) == 2
+    assert (await card(stack.api, stack.admin, issued["id"]))["balance"]["amount"] == 6500
+    assert await balance_on_shopify(shopify, issued["code"]) == 6500
+
+
+async def test_a_platform_spend_on_an_emptied_card_is_an_overdraft_exception(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration, issued = await mirrored_card(stack, shopify, 5000)
+    # Shopify is down for our API calls: the ledger's redeem can't reach the mirror yet.
+    await shopify.sim("POST", "faults", {"target": "graphql", "kind": "down", "seconds": 1.5})
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 5000)).status_code == 201
+    await checkout(shopify, issued["code"], "20.00")  # the shop still takes the card
+
+    async def overdraft() -> dict[str, Any] | None:
+        listed = await stack.api.get(
+            "/v1/sync-exceptions", params={"gift_card_id": issued["id"]}, headers=stack.admin
+        )
+        found = [e for e in listed.json()["data"] if e["kind"] == "overdraft"]
+        return found[0] if found else None
+
+    exception = await eventually(overdraft)
+    assert exception["amount"] == {"amount": 2000, "currency": "USD"}
+    assert exception["integration_id"] == integration["id"]
+    events = await stack.api.get(
+        "/v1/events", params={"type": "sync.exception"}, headers=stack.admin
+    )
+    assert events.json()["data"], "the exception is an event too"
+    # Once Shopify is back, its mirror converges on the ledger: empty.
+    await eventually(lambda: _equals(balance_on_shopify(shopify, issued["code"]), 0), timeout=15)
+    assert (await card(stack.api, stack.admin, issued["id"]))["balance"]["amount"] == 0
+
+
+async def test_our_gift_card_product_sold_on_shopify_issues_a_card_mirrored_back(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration = await stack.connect(
+        "shopify", shopify.server.base_url, sell_cards=True, gift_card_skus=["OMNI-GC"]
+    )
+    await shopify.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "grace@example.com",
+            "customer": {"first_name": "Grace", "last_name": "Hopper"},
+            "line_items": [
+                {"title": "Gift card", "price": "50.00", "quantity": 1, "sku": "OMNI-GC"}
+            ],
+        },
+    )
+
+    async def sold() -> dict[str, Any] | None:
+        listed = await stack.api.get("/v1/gift-cards", headers=stack.admin)
+        cards = listed.json()["data"]
+        return cards[0] if cards else None
+
+    sold_card = await eventually(sold)
+    assert sold_card["balance"]["amount"] == 5000
+    assert sold_card["state"] == "active"
+    assert sold_card["issued_via"]["channel"] == "online"
+    assert sold_card["issued_via"]["integration_id"] == integration["id"]
+    revealed = await stack.api.get(
+        f"/v1/gift-cards/{sold_card['id']}", params={"reveal": "true"}, headers=stack.admin
+    )
+    code = revealed.json()["code"]
+    mirrored = await eventually(lambda: on_shopify(shopify, code))
+    assert cents(mirrored["balance"]) == 5000
+
+
+async def test_shopify_native_cards_are_imported_with_their_code_unknown(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration = await stack.connect("shopify", shopify.server.base_url, pull_cards=True)
+    native = await shopify.sim("POST", "gift_cards", {"initial_value": "25.00"})
+
+    started = await stack.api.post(
+        f"/v1/integrations/{integration['id']}/import", headers=stack.admin
+    )
+    assert started.status_code == 202, started.text
+    run = await eventually(lambda: _finished_run(stack, integration["id"], started.json()["id"]))
+    assert run["state"] == "done", run
+    listed = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+    assert len(listed) == 1
+    imported = listed[0]
+    assert imported["balance"]["amount"] == 2500
+    assert imported["metadata"]["code_known"] is False
+    assert imported["metadata"]["platform_last_characters"] == native["code"][-4:]
+
+    # Spent in the Shopify checkout: the imported card follows.
+    await checkout(shopify, native["code"], "5.00")
+    await eventually(lambda: _card_balance_is(stack, imported["id"], 2000))
+
+
+async def test_reconciliation_finds_drift_and_repair_fixes_it_the_safe_way(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration, issued = await mirrored_card(stack, shopify, 5000)
+    await _settled(stack)
+    path = f"/v1/integrations/{integration['id']}/reconciliation"
+    clean = (await stack.api.get(path, headers=stack.admin)).json()
+    assert clean["drift_count"] == 0 and clean["checked"] == 1
+
+    # Someone credits the card in Shopify's admin, behind the ledger's back.
+    gid = (await on_shopify(shopify, issued["code"]))["id"]
+    await _shopify_graphql(
+        shopify,
+        "mutation($id: ID!, $in: GiftCardCreditInput!) { giftCardCredit(id: $id, creditInput: $in)"
+        " { userErrors { code } } }",
+        {
+            "id": f"gid://shopify/GiftCard/{gid}",
+            "in": {"creditAmount": {"amount": "7.00", "currencyCode": "USD"}},
+        },
+    )
+    drifted = (await stack.api.get(path, headers=stack.admin)).json()
+    assert drifted["drift_count"] == 1
+    assert drifted["drift"][0] == {
+        "gift_card_id": issued["id"],
+        "external_id": str(gid),
+        "field": "balance",
+        "ledger": 5000,
+        "platform": 5700,
+    }
+
+    repair = await stack.api.post(f"{path}/repair", headers=stack.admin)
+    assert repair.status_code == 202
+    await eventually(lambda: _finished_run(stack, integration["id"], repair.json()["id"]))
+    await eventually(lambda: _equals(balance_on_shopify(shopify, issued["code"]), 5000))
+    await _settled(stack)
+    assert (await stack.api.get(path, headers=stack.admin)).json()["drift_count"] == 0
+
+
+async def _shopify_graphql(shopify: Platform, query: str, variables: dict[str, Any]) -> Any:
+    from tests.support.stack import SHOPIFY_TOKEN
+
+    response = await shopify.http.post(
+        "/admin/api/2025-07/graphql.json",
+        json={"query": query, "variables": variables},
+        headers={"X-Shopify-Access-Token": SHOPIFY_TOKEN},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _finished_run(stack: Stack, integration_id: str, run_id: str) -> dict[str, Any] | None:
+    response = await stack.api.get(
+        f"/v1/integrations/{integration_id}/runs/{run_id}", headers=stack.admin
+    )
+    run = dict(response.json())
+    return run if run["state"] in ("done", "failed") else None
+
+
+async def _card_balance_is(stack: Stack, card_id: str, amount: int) -> bool:
+    return bool((await card(stack.api, stack.admin, card_id))["balance"]["amount"] == amount)
+
+
+async def _settled(stack: Stack) -> None:
+    """Wait until every integration has no work queued."""
+
+    async def idle() -> bool:
+        listed = (await stack.api.get("/v1/integrations", headers=stack.admin)).json()["data"]
+        return all(i["health"]["pending_sync_jobs"] == 0 for i in listed)
+
+    await eventually(idle, timeout=15)

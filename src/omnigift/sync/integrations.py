@@ -35,8 +35,10 @@ class IntegrationSettings(BaseModel):
     send_notifications: bool = False
     serial_prefix: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     sell_cards: bool = False
-    # The platform products that are our gift card (matched by SKU on order lines).
+    # The platform products that are our gift card (matched by SKU on order lines): digital
+    # cards are active at once; physical ones wait for fulfilment (the order lifecycle).
     gift_card_skus: list[str] = Field(default_factory=list)
+    physical_gift_card_skus: list[str] = Field(default_factory=list)
     currency: str = "USD"
     poll_interval_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     reconcile_interval_minutes: float = Field(default=60.0, ge=1.0)

@@ -150,8 +150,9 @@ class ShopifyConnector:
                 await sink.sale(sale)
 
     def _sales_of(self, order: dict[str, Any], summary: dict[str, Any]) -> list[PlatformSale]:
-        skus = set(self.settings.get("gift_card_skus") or [])
-        if not (self.settings.get("sell_cards") and skus):
+        digital = set(self.settings.get("gift_card_skus") or [])
+        physical = set(self.settings.get("physical_gift_card_skus") or [])
+        if not (self.settings.get("sell_cards") and (digital or physical)):
             return []
         customer = order.get("customer") or {}
         name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
@@ -165,11 +166,11 @@ class ShopifyConnector:
                 customer_email=order.get("email") or customer.get("email"),
                 recipient_name=name or None,
                 shipping_name=shipping,
-                physical=bool(line.get("requires_shipping")),
+                physical=line.get("sku") in physical,
                 order=summary,
             )
             for line in order.get("line_items", [])
-            if line.get("sku") in skus
+            if line.get("sku") in digital | physical
             for unit in range(int(line.get("quantity") or 1))
         ]
 
