@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from omnigift.db.tables import integrations
 from tests.factories import act, card, issue
-from tests.support.stack import Platform, Stack, eventually, start_bigcommerce
+from tests.support.stack import BC_TOKEN, Platform, Stack, eventually, start_bigcommerce
 
 QUIET = 3600  # a poll interval long enough that only the first poll, or a push, triggers one
 
@@ -206,3 +206,154 @@ async def test_a_bigcommerce_checkout_spend_is_an_online_redeem_and_is_never_wri
     await asyncio.sleep(0.5)
     assert await balance_on_bigcommerce(bigcommerce, issued["code"]) == 3000
     assert await redeems(stack, issued["id"]) == found
+
+
+async def test_a_spend_whose_notification_never_arrives_is_never_undone(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect(
+        "bigcommerce", store(bigcommerce), poll_interval_seconds=QUIET
+    )
+    issued = await mirrored(stack, bigcommerce)
+    await first_poll_done(stack, integration["id"])
+    # The store's notifications stop reaching us.
+    vendor = {"X-Auth-Token": BC_TOKEN}
+    hooks = (await bigcommerce.http.get("/stores/abc123/v3/hooks", headers=vendor)).json()["data"]
+    assert hooks
+    for hook in hooks:
+        deleted = await bigcommerce.http.delete(
+            f"/stores/abc123/v3/hooks/{hook['id']}", headers=vendor
+        )
+        assert deleted.status_code == 200, deleted.text
+
+    await checkout(bigcommerce, issued["code"], "15.00")  # the certificate now holds 35.00
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1000)).status_code == 201
+
+    # The push finds less on the certificate than we know of, so it does not write 40.00 over the
+    # spend: it has the orders polled (the only poll due), and writes once the spend is taken in.
+    await becomes(lambda: ledger_balance(stack, issued["id"]), 5000 - 1500 - 1000)
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 2500)
+    (spend,) = [r for r in await redeems(stack, issued["id"]) if r["origin"]["channel"] == "online"]
+    assert spend["amount"]["amount"] == 1500
+    assert (await bigcommerce.state())["webhooks"]["sent"] == 0
+
+
+async def test_duplicated_and_reordered_webhooks_apply_a_spend_once(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+    await bigcommerce.sim("POST", "webhooks/behaviour", {"duplicate": True, "reorder": True})
+
+    await checkout(bigcommerce, issued["code"], "12.50")
+    await checkout(bigcommerce, issued["code"], "7.50")
+
+    async def all_delivered() -> bool:
+        hooks = (await bigcommerce.state())["webhooks"]
+        return bool(hooks["duplicates"] > 0 and hooks["pending"] == 0 and hooks["retrying"] == 0)
+
+    await eventually(all_delivered)
+    await becomes(lambda: ledger_balance(stack, issued["id"]), 3000)
+    await asyncio.sleep(0.5)  # anything still queued inside the service
+    assert sorted(r["amount"]["amount"] for r in await redeems(stack, issued["id"])) == [750, 1250]
+    assert await ledger_balance(stack, issued["id"]) == 3000
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 3000)
+
+
+async def test_a_write_whose_answer_is_lost_is_read_back_not_applied_twice(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect(
+        "bigcommerce", store(bigcommerce), poll_interval_seconds=QUIET
+    )
+    issued = await mirrored(stack, bigcommerce)
+    await first_poll_done(stack, integration["id"])
+    # The push reads the certificate (slowly), then its PUT is applied but answered 503.
+    await bigcommerce.sim("POST", "faults", {"target": "v2", "kind": "latency", "seconds": 0.2})
+    await bigcommerce.sim("POST", "faults", {"target": "v2", "kind": "ambiguous"})
+
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1000)).status_code == 201
+
+    async def faults_spent() -> bool:
+        return not await bigcommerce.sim("GET", "faults")
+
+    await eventually(faults_spent)
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 4000)
+    assert "503" in (await health(stack, integration["id"]))["last_error"]
+    await becomes(lambda: pending_jobs(stack, integration["id"]), 0)
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 500)).status_code == 201
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 3500)
+    assert await ledger_balance(stack, issued["id"]) == 3500
+
+
+async def pending_jobs(stack: Stack, integration_id: str) -> int:
+    return int((await health(stack, integration_id))["pending_sync_jobs"])
+
+
+async def health(stack: Stack, integration_id: str) -> dict[str, Any]:
+    response = await stack.api.get(f"/v1/integrations/{integration_id}", headers=stack.admin)
+    assert response.status_code == 200, response.text
+    return dict(response.json()["health"])
+
+
+# --- platform trouble ------------------------------------------------------------------------
+
+
+async def test_throttling_and_an_outage_hold_the_queue_show_in_health_and_then_converge(
+    stack: Stack, fast_quota_bigcommerce: Platform
+) -> None:
+    bigcommerce = fast_quota_bigcommerce
+    integration = await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+    await bigcommerce.sim("POST", "faults", {"kind": "quota", "count": 3})
+    await bigcommerce.sim("POST", "faults", {"kind": "down", "seconds": 3})
+
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1000)).status_code == 201
+    later = await issue(stack.api, stack.admin, 2500)
+
+    async def failing() -> dict[str, Any] | None:
+        seen = await health(stack, integration["id"])
+        return seen if seen["failing_since"] and seen["last_error"] else None
+
+    seen = await eventually(failing)
+    assert seen["connected"] is False
+    assert "503" in seen["last_error"] or "429" in seen["last_error"]
+    assert seen["pending_sync_jobs"] >= 1
+    (failed,) = await events_of(stack, "integration.failed")
+    assert failed["data"]["integration_id"] == integration["id"]
+
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 4000, timeout=20)
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, later["code"]), 2500, timeout=20)
+    await eventually(lambda: events_of(stack, "integration.recovered"))
+    await becomes(lambda: pending_jobs(stack, integration["id"]), 0)
+    recovered = await health(stack, integration["id"])
+    assert recovered["failing_since"] is None
+    assert recovered["connected"] is True
+
+
+# --- overdraft -------------------------------------------------------------------------------
+
+
+async def test_a_platform_spend_of_a_card_the_ledger_emptied_is_an_overdraft_exception(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+    # The store is unreachable, so the ledger's redeem has not landed when the shopper pays.
+    await bigcommerce.sim("POST", "faults", {"kind": "down", "seconds": 1.5})
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 5000)).status_code == 201
+    await checkout(bigcommerce, issued["code"], "20.00")
+
+    async def overdraft() -> list[dict[str, Any]]:
+        response = await stack.api.get("/v1/sync-exceptions", headers=stack.admin)
+        assert response.status_code == 200, response.text
+        return [x for x in response.json()["data"] if x["kind"] == "overdraft"]
+
+    (exception,) = await eventually(overdraft, timeout=15)
+    assert exception["integration_id"] == integration["id"]
+    assert exception["gift_card_id"] == issued["id"]
+    assert exception["amount"]["amount"] == 2000
+    assert await events_of(stack, "sync.exception")
+    assert await ledger_balance(stack, issued["id"]) == 0
+    # The ledger's emptying lands after the spend is taken in: the certificate ends empty too.
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 0, timeout=15)

@@ -199,9 +199,11 @@ class SyncRunner:
         for integration_id in await self.pool.ids():
             live = await self.pool.get(integration_id)
             interval = float(live.settings.get("poll_interval_seconds", 30.0))
-            last = self._polled.get(integration_id, 0.0)
+            # Never polled: poll now (the monotonic clock may have started less than an
+            # interval ago).
+            last = self._polled.get(integration_id)
             soon = integration_id in self._poll_soon
-            if not soon and time.monotonic() - last < interval:
+            if not soon and last is not None and time.monotonic() - last < interval:
                 continue
             self._poll_soon.discard(integration_id)
             self._polled[integration_id] = time.monotonic()
