@@ -68,8 +68,14 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
     fast = settings.dispatch_interval_seconds
     sync_every = settings.sync_interval_seconds
     timeout = httpx.Timeout(settings.connector_timeout_seconds)
+    # Every delivery of a batch may be in flight at once: keep that many connections alive, so a
+    # busy endpoint is not reconnected to for each batch.
+    concurrency = runtime.delivery.concurrency
+    limits = httpx.Limits(
+        max_connections=max(100, concurrency), max_keepalive_connections=max(20, concurrency)
+    )
     async with (
-        httpx.AsyncClient(follow_redirects=False, trust_env=False) as client,
+        httpx.AsyncClient(follow_redirects=False, trust_env=False, limits=limits) as client,
         httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as platforms,
     ):
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)

@@ -20,14 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import structlog
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook
 
 from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import deliveries, delivery_attempts, events, webhook_endpoints
-from omnigift.events.addresses import UnsafeURL, resolve
+from omnigift.events.addresses import Resolver, UnsafeURL
 from omnigift.events.catalogue import EventType
 from omnigift.events.endpoints import signing_secrets
 from omnigift.events.outbox import PendingEvent, record
@@ -102,27 +102,59 @@ async def claim(db: Database, policy: DeliveryPolicy, now: datetime) -> list[dic
         return [dict(row._mapping) for row in rows]
 
 
-def signed_request(
-    job: dict[str, Any], policy: DeliveryPolicy, now: datetime
-) -> tuple[str, dict[str, str]]:
-    """The body and the Standard Webhooks headers for one delivery."""
-    body = json.dumps(
-        event_view(
-            {
-                "id": job["event_id"],
-                "type": job["type"],
-                "created_at": job["event_created_at"],
-                "sequence": job["sequence"],
-                "data": job["data"],
-            }
-        ),
-        separators=(",", ":"),
-        ensure_ascii=False,
+class Batch:
+    """What one claimed batch computes once: each event's body, each endpoint's signers."""
+
+    def __init__(self, policy: DeliveryPolicy, now: datetime) -> None:
+        self.policy, self.now = policy, now
+        self._bodies: dict[str, bytes] = {}
+        self._signers: dict[tuple[Any, ...], list[Webhook]] = {}
+
+    def body(self, job: dict[str, Any]) -> bytes:
+        """The Event object as JSON, serialized once per event however many endpoints get it."""
+        body = self._bodies.get(job["event_id"])
+        if body is None:
+            body = event_body(job)
+            self._bodies[job["event_id"]] = body
+        return body
+
+    def signers(self, job: dict[str, Any]) -> list[Webhook]:
+        """The endpoint's signing secrets, unsealed once per endpoint per batch."""
+        key = (
+            job["endpoint_id"],
+            job["secret_sealed"],
+            job["previous_secret_sealed"],
+            job["previous_secret_expires_at"],
+        )
+        found = self._signers.get(key)
+        if found is None:
+            secrets = signing_secrets(job, self.policy.sealer, self.now)
+            found = self._signers[key] = [Webhook(secret) for secret in secrets]
+        return found
+
+
+def event_body(job: dict[str, Any]) -> bytes:
+    """The body of a delivery: the Event object, compact JSON."""
+    view = event_view(
+        {
+            "id": job["event_id"],
+            "type": job["type"],
+            "created_at": job["event_created_at"],
+            "sequence": job["sequence"],
+            "data": job["data"],
+        }
     )
-    signatures = [
-        Webhook(secret).sign(job["event_id"], now, body)
-        for secret in signing_secrets(job, policy.sealer, now)
-    ]
+    return json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_request(
+    job: dict[str, Any], policy: DeliveryPolicy, now: datetime, batch: Batch | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and the Standard Webhooks headers for one delivery."""
+    batch = batch or Batch(policy, now)
+    body = batch.body(job)
+    text = body.decode()
+    signatures = [signer.sign(job["event_id"], now, text) for signer in batch.signers(job)]
     headers = {
         "content-type": "application/json",
         "webhook-id": job["event_id"],
@@ -133,14 +165,22 @@ def signed_request(
     return body, headers
 
 
+# Deliveries look a host up at most every few seconds; every delivery still checks the addresses
+# it connects to (see ``Resolver``).
+ADDRESSES = Resolver(ttl=5.0)
+
+
 async def send(
-    client: httpx.AsyncClient, job: dict[str, Any], policy: DeliveryPolicy
+    client: httpx.AsyncClient,
+    job: dict[str, Any],
+    policy: DeliveryPolicy,
+    batch: Batch | None = None,
 ) -> tuple[int | None, str | None, float | None]:
     """POST one delivery to the address that was checked; (status, error, retry-after seconds)."""
     now = utcnow()
-    body, headers = signed_request(job, policy, now)
+    body, headers = signed_request(job, policy, now, batch)
     try:
-        address = await resolve(job["url"], allow_private=policy.allow_private)
+        address = await ADDRESSES.resolve(job["url"], allow_private=policy.allow_private)
     except UnsafeURL as exc:
         return None, str(exc), None
     parts = urlsplit(job["url"])
@@ -151,7 +191,7 @@ async def send(
     try:
         response = await client.post(
             target,
-            content=body.encode(),
+            content=body,
             headers=headers,
             timeout=policy.timeout,
             extensions={"sni_hostname": parts.hostname},
@@ -174,82 +214,133 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
         return None
 
 
-async def deliver(
-    db: Database, client: httpx.AsyncClient, job: dict[str, Any], policy: DeliveryPolicy
-) -> bool:
-    """Send one claimed delivery and record the attempt; True when it succeeded."""
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result, to be recorded with the rest of its batch."""
+
+    job: dict[str, Any]
+    status: int | None
+    error: str | None
+    retry_after: float | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def attempt(
+    client: httpx.AsyncClient, job: dict[str, Any], policy: DeliveryPolicy, batch: Batch
+) -> Outcome:
+    """Send one claimed delivery, within ``policy.timeout`` in all (so well inside its lease)."""
     started = time.perf_counter()
-    status, error, retry_after = await send(client, job, policy)
+    try:
+        async with asyncio.timeout(policy.timeout):
+            status, error, retry_after = await send(client, job, policy, batch)
+    except TimeoutError:
+        status, error, retry_after = None, f"no answer within {policy.timeout:g} s", None
     duration_ms = int((time.perf_counter() - started) * 1000)
+    return Outcome(job, status, error, retry_after, duration_ms)
+
+
+_UPDATE_DELIVERY = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        claimed_until=None,
+        last_status_code=bindparam("b_status"),
+        last_error=bindparam("b_error"),
+        delivered_at=bindparam("b_delivered_at"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_INSERT_ATTEMPT = delivery_attempts.insert()
+
+
+async def record_outcomes(db: Database, policy: DeliveryPolicy, outcomes: list[Outcome]) -> None:
+    """Record a batch's attempts in one transaction: each delivery, its attempt, endpoint health."""
+    if not outcomes:
+        return
     now = utcnow()
-    ok = status is not None and 200 <= status < 300
-    attempts = job["attempts"] + 1
-    next_at: datetime | None = None
-    if ok:
-        values: dict[str, Any] = {"state": "succeeded", "delivered_at": now}
-    elif attempts > len(policy.retry_delays) or status == 410:
-        values = {"state": "failed"}
-    else:
-        delay = policy.retry_delays[attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
-        delay = max(delay, retry_after or 0.0)
-        next_at = now + timedelta(seconds=delay)
-        values = {"next_attempt_at": next_at}
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == job["id"])
-            .values(
-                attempts=attempts,
-                claimed_until=None,
-                last_status_code=status,
-                last_error=error,
-                updated_at=now,
-                **values,
-            )
+    updates, attempts_rows = [], []
+    for outcome in outcomes:
+        job, status = outcome.job, outcome.status
+        attempts = job["attempts"] + 1
+        state, next_at, delivered_at = "pending", job["next_attempt_at"], None
+        retry_at: datetime | None = None
+        if outcome.ok:
+            state, delivered_at = "succeeded", now
+        elif attempts > len(policy.retry_delays) or status == 410:
+            state = "failed"
+        else:
+            delay = policy.retry_delays[attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311
+            delay = max(delay, outcome.retry_after or 0.0)
+            next_at = retry_at = now + timedelta(seconds=delay)
+        updates.append(
+            {
+                "b_id": job["id"],
+                "b_state": state,
+                "b_attempts": attempts,
+                "b_next_attempt_at": next_at,
+                "b_status": status,
+                "b_error": outcome.error,
+                "b_delivered_at": delivered_at,
+                "b_now": now,
+            }
         )
-        await conn.execute(
-            delivery_attempts.insert().values(
+        attempts_rows.append(
+            {
+                "delivery_id": job["id"],
+                "attempted_at": now,
+                "status_code": status,
+                "duration_ms": outcome.duration_ms,
+                "error": outcome.error,
+                "next_retry_at": retry_at,
+            }
+        )
+        if not outcome.ok:
+            log.info(
+                "webhook delivery failed",
                 delivery_id=job["id"],
-                attempted_at=now,
-                status_code=status,
-                duration_ms=duration_ms,
-                error=error,
-                next_retry_at=next_at,
+                status=status,
+                error=outcome.error,
+                attempts=attempts,
+                dead=state == "failed",
             )
-        )
-        await _endpoint_health(conn, job, policy, now, ok=ok, gone=status == 410)
-    if not ok:
-        log.info(
-            "webhook delivery failed",
-            delivery_id=job["id"],
-            status=status,
-            error=error,
-            attempts=attempts,
-            dead=values.get("state") == "failed",
-        )
-    return ok
+    async with db.transaction() as conn:
+        await conn.execute(_UPDATE_DELIVERY, updates)
+        await conn.execute(_INSERT_ATTEMPT, attempts_rows)
+        by_endpoint: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_endpoint.setdefault(outcome.job["endpoint_id"], []).append(outcome)
+        for endpoint_outcomes in by_endpoint.values():
+            await _endpoint_health(conn, endpoint_outcomes, policy, now)
 
 
 async def _endpoint_health(
-    conn: AsyncConnection,
-    job: dict[str, Any],
-    policy: DeliveryPolicy,
-    now: datetime,
-    *,
-    ok: bool,
-    gone: bool,
+    conn: AsyncConnection, outcomes: list[Outcome], policy: DeliveryPolicy, now: datetime
 ) -> None:
-    """Clear the failure clock on success; disable an endpoint failing too long (or gone)."""
+    """Clear the failure clock on success; disable an endpoint failing too long (or gone).
+
+    One batch's attempts to an endpoint count together: any success means it is not failing
+    continuously; a 410 Gone disables it whatever the others answered.
+    """
     endpoint = webhook_endpoints.c
-    if ok:
-        if job["failing_since"] is not None:
+    job = outcomes[0].job
+    ok = any(outcome.ok for outcome in outcomes)
+    gone = any(outcome.status == 410 for outcome in outcomes)
+    since = job["failing_since"]
+    if ok and not gone:
+        if since is not None:
             await conn.execute(
                 update(webhook_endpoints)
                 .where(endpoint.id == job["endpoint_id"])
                 .values(failing_since=None)
             )
         return
-    since = job["failing_since"]
     if since is None and not gone:
         await conn.execute(
             update(webhook_endpoints)
@@ -273,9 +364,21 @@ async def _endpoint_health(
             await record(conn, [PendingEvent(EventType.WEBHOOK_ENDPOINT_DISABLED, data)], now)
 
 
+async def deliver(
+    db: Database, client: httpx.AsyncClient, job: dict[str, Any], policy: DeliveryPolicy
+) -> bool:
+    """Send one claimed delivery and record the attempt; True when it succeeded."""
+    outcome = await attempt(client, job, policy, Batch(policy, utcnow()))
+    await record_outcomes(db, policy, [outcome])
+    return outcome.ok
+
+
 async def deliver_due(db: Database, client: httpx.AsyncClient, policy: DeliveryPolicy) -> int:
-    """Claim and send one round of due deliveries; how many were sent."""
-    jobs = await claim(db, policy, utcnow())
+    """Claim one round of due deliveries, send them at once, record them together; how many."""
+    now = utcnow()
+    jobs = await claim(db, policy, now)
     if jobs:
-        await asyncio.gather(*(deliver(db, client, job, policy) for job in jobs))
+        batch = Batch(policy, now)
+        outcomes = await asyncio.gather(*(attempt(client, job, policy, batch) for job in jobs))
+        await record_outcomes(db, policy, list(outcomes))
     return len(jobs)
