@@ -357,3 +357,151 @@ async def test_a_platform_spend_of_a_card_the_ledger_emptied_is_an_overdraft_exc
     assert await ledger_balance(stack, issued["id"]) == 0
     # The ledger's emptying lands after the spend is taken in: the certificate ends empty too.
     await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 0, timeout=15)
+
+
+# --- selling our cards -----------------------------------------------------------------------
+
+
+async def test_our_gift_card_sold_on_bigcommerce_is_issued_in_the_ledger_and_mirrored_back(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect(
+        "bigcommerce", store(bigcommerce), sell_cards=True, gift_card_skus=["OMNI-GC"]
+    )
+    await bigcommerce.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "ada@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "products": [
+                {
+                    "name": "Omnigift card",
+                    "price": "50",
+                    "quantity": 1,
+                    "type": "digital",
+                    "sku": "OMNI-GC",
+                },
+                {"name": "Scarf", "price": "20", "quantity": 1, "type": "physical", "sku": "S-1"},
+            ],
+        },
+    )
+
+    async def sold() -> list[dict[str, Any]]:
+        response = await stack.api.get("/v1/gift-cards", headers=stack.admin)
+        assert response.status_code == 200, response.text
+        return list(response.json()["data"])
+
+    (issued,) = await eventually(sold)
+    assert issued["state"] == "active"
+    assert issued["balance"]["amount"] == 5000
+    assert issued["issued_via"]["channel"] == "online"
+    assert issued["issued_via"]["integration_id"] == integration["id"]
+    assert issued["recipient"]["email"] == "ada@example.com"
+    revealed = await stack.api.get(
+        f"/v1/gift-cards/{issued['id']}", params={"reveal": "true"}, headers=stack.admin
+    )
+    code = revealed.json()["code"]
+    found = await eventually(lambda: certificate(bigcommerce, code))
+    assert cents(found["balance"]) == 5000
+    assert found["status"] == "active"
+    # Only the one product line is a card, however often the order is announced.
+    await asyncio.sleep(0.5)
+    assert len(await sold()) == 1
+
+
+# --- historical import -----------------------------------------------------------------------
+
+
+async def test_native_certificates_are_imported_and_codes_the_ledger_cant_take_are_reported(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    native = await bigcommerce.sim("POST", "gift_certificates", {"amount": "15"})
+    chosen = await bigcommerce.sim(
+        "POST", "gift_certificates", {"amount": "40", "code": "SPRING2024GIFT"}
+    )
+    short = await bigcommerce.sim("POST", "gift_certificates", {"amount": "10", "code": "AB12"})
+    integration = await stack.connect("bigcommerce", store(bigcommerce), pull_cards=True)
+
+    started = await stack.api.post(
+        f"/v1/integrations/{integration['id']}/import", headers=stack.admin
+    )
+    run = await run_to_end(stack, integration["id"], started)
+
+    report = run["report"]
+    assert report["seen"] == 3
+    assert report["imported"] == 2
+    assert run["progress"]["done"] == 3
+    (refused,) = report["refused"]
+    assert refused["external_id"] == str(short["id"])
+    assert "8 to 20" in refused["reason"]
+
+    for made, balance in ((native, 1500), (chosen, 4000)):
+        found = await stack.api.post(
+            "/v1/gift-cards/lookup", json={"code": made["code"]}, headers=stack.admin
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["balance"]["amount"] == balance
+        assert found.json()["metadata"]["imported_from"]["external_id"] == str(made["id"])
+
+    # An imported card is mirrored by the certificate it came from: spends move that one.
+    imported = (
+        await stack.api.post(
+            "/v1/gift-cards/lookup", json={"code": chosen["code"]}, headers=stack.admin
+        )
+    ).json()
+    assert (await act(stack.api, stack.admin, imported["id"], "redeem", 1000)).status_code == 201
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, chosen["code"]), 3000)
+    assert len((await bigcommerce.state())["gift_certificates"]) == 3
+
+    again = await stack.api.post(
+        f"/v1/integrations/{integration['id']}/import", headers=stack.admin
+    )
+    rerun = (await run_to_end(stack, integration["id"], again))["report"]
+    assert (rerun["imported"], rerun["already_in_ledger"]) == (0, 2)
+
+
+# --- reconciliation --------------------------------------------------------------------------
+
+
+async def test_reconciliation_reports_drift_made_on_the_platform_and_repair_removes_it(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect("bigcommerce", store(bigcommerce))
+    issued = await mirrored(stack, bigcommerce)
+    other = await mirrored(stack, bigcommerce, 2000)
+    await becomes(lambda: pending_jobs(stack, integration["id"]), 0)
+
+    in_step = await reconciliation(stack, integration["id"])
+    assert (in_step["checked"], in_step["drift_count"]) == (2, 0)
+
+    # Staff change the certificate's balance in BigCommerce's control panel.
+    found = await certificate(bigcommerce, issued["code"])
+    assert found is not None
+    changed = await bigcommerce.http.put(
+        f"/stores/abc123/v2/gift_certificates/{found['id']}",
+        json={"balance": "12.34"},
+        headers={"X-Auth-Token": BC_TOKEN},
+    )
+    assert changed.status_code == 200, changed.text
+
+    drifted = await reconciliation(stack, integration["id"])
+    assert drifted["drift_count"] == 1
+    (drift,) = drifted["drift"]
+    assert drift["gift_card_id"] == issued["id"]
+    assert (drift["field"], drift["ledger"], drift["platform"]) == ("balance", 5000, 1234)
+
+    started = await stack.api.post(
+        f"/v1/integrations/{integration['id']}/reconciliation/repair", headers=stack.admin
+    )
+    repaired = await run_to_end(stack, integration["id"], started)
+    assert repaired["report"]["queued"] == 1
+
+    await becomes(lambda: balance_on_bigcommerce(bigcommerce, issued["code"]), 5000)
+    await becomes(lambda: pending_jobs(stack, integration["id"]), 0)
+    after = await reconciliation(stack, integration["id"])
+    assert (after["checked"], after["drift_count"]) == (2, 0)
+    assert await balance_on_bigcommerce(bigcommerce, other["code"]) == 2000
+    assert await ledger_balance(stack, issued["id"]) == 5000
+    assert await events_of(stack, "integration.drift_found")
