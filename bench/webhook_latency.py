@@ -392,6 +392,12 @@ async def measure(args: argparse.Namespace, stack: Stack, cards: list[str]) -> d
             who: round(cpu[f"{who}_cpu_s"] * 1000 / ok, 3)
             for who in ("service", "worker", "postgres", "client")
         }
+        # The worker's cost per event it delivered (a backlog left at the end has cost nothing
+        # yet, so per redeem would flatter it).
+        delivered = result["deliveries_received"] or 1
+        result["worker_cpu_ms_per_delivered_event"] = round(
+            cpu["worker_cpu_s"] * 1000 / delivered, 3
+        )
         return result
     finally:
         await receiver.stop()
@@ -500,6 +506,11 @@ def report(r: dict[str, Any]) -> str:
         f"CPU per redeem, ms: service {per['service']} / worker {per['worker']} / PostgreSQL "
         f"{per['postgres']} / client {per['client']}",
     ]
+    if r["worker"] == "separate":
+        out.append(
+            f"separate worker CPU per delivered event: {r['worker_cpu_ms_per_delivered_event']} ms "
+            f"({r['deliveries_received']} deliveries received)"
+        )
     if flag:
         out.append(f"(*) other processes used more than {CONTAMINATED} cores: a disturbed run")
     p99 = r["from_201"]["p99_ms"]
