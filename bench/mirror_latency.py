@@ -252,7 +252,7 @@ class Simulator:
         status, page = await wl.call(self.port, "", "GET", f"{WRITES_PATH}?after={after}")
         if status != 200:
             raise RuntimeError(f"{WRITES_PATH} answered {status}")
-        return [tuple(w) for w in page["writes"]], int(page["next"])  # type: ignore[misc]
+        return [(int(t), str(c), int(b)) for t, c, b in page["writes"]], int(page["next"])
 
 
 def start_simulator(platform: str, where: str, work: Path) -> Simulator:
@@ -394,33 +394,46 @@ class Mirror:
         return time.perf_counter() - started
 
 
-async def balances_after(service: bench.Service, activities: set[str]) -> dict[str, int]:
-    """`balance_after` of the given redeem activities, from the activity feed."""
-    found: dict[str, int] = {}
-    cursor = ""
-    while len(found) < len(activities):
-        path = "/v1/activities?type=redeem&limit=200" + (f"&cursor={cursor}" if cursor else "")
-        status, page = await wl.call(service.port, service.token, "GET", path)
-        if status != 200:
-            raise RuntimeError(f"GET {path} answered {status}: {page}")
-        for activity in page["data"]:
-            if activity["id"] in activities:
-                found[activity["id"]] = int(activity["balance_after"]["amount"])
-        cursor = page.get("next_cursor") or ""
-        if not cursor:
-            break
-    return found
+@dataclass
+class Redeem(wl.Redeem):
+    """webhook_latency.py's Redeem plus the card's ledger balance after it (from the 201)."""
+
+    balance_after: int | None = None
 
 
-def lowest_wanted(
-    redeems: list[wl.Redeem], cards: dict[str, str], after: dict[str, int]
-) -> dict[str, int]:
+async def send_redeem(pool: wl.Pool, token: str, key: str, redeem: Redeem) -> None:
+    """POST a 1-cent redeem, record its timing and balance_after; status 0 when no answer."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+    }
+    conn = pool.take()
+    redeem.sent = time.perf_counter_ns()
+    try:
+        status, payload = await conn.request(
+            "POST", f"/v1/gift-cards/{redeem.card}/activities", headers, httpload.REDEEM_BODY
+        )
+    except (OSError, asyncio.IncompleteReadError):
+        await conn.close()
+        return
+    except asyncio.CancelledError:  # given up: the connection is mid-request, never reused
+        await conn.close()
+        raise
+    redeem.answered, redeem.status = time.perf_counter_ns(), status
+    if status == 201:
+        activity = json.loads(payload)
+        redeem.activity = activity["id"]
+        redeem.balance_after = int(activity["balance_after"]["amount"])
+    pool.give(conn)
+
+
+def lowest_wanted(redeems: list[Redeem], cards: dict[str, str]) -> dict[str, int]:
     """Per card code: the lowest balance_after among the answered redeems."""
     wanted: dict[str, int] = {}
     for r in redeems:
-        if r.activity in after:
-            code = cards[r.card]
-            balance = after[r.activity]
+        if r.balance_after is not None:
+            code, balance = cards[r.card], r.balance_after
             wanted[code] = min(wanted[code], balance) if code in wanted else balance
     return wanted
 
@@ -450,14 +463,12 @@ def cpu_meter(stack: Stack) -> Iterator[dict[str, float]]:
     out["other_cores"] = out["other_cpu_s"] / out["wall_s"]
 
 
-def summarize(
-    redeems: list[wl.Redeem], cards: dict[str, str], after: dict[str, int], mirror: Mirror
-) -> dict[str, Any]:
+def summarize(redeems: list[Redeem], cards: dict[str, str], mirror: Mirror) -> dict[str, Any]:
     ok = [r for r in redeems if r.status == 201]
     from_201: list[float] = []
     from_send: list[float] = []
     for r in ok:
-        balance = after.get(r.activity or "")
+        balance = r.balance_after
         when = mirror.reached(cards[r.card], balance) if balance is not None else None
         from_201.append(math.inf if when is None else when - r.answered)
         from_send.append(math.inf if when is None else when - r.sent)
@@ -487,22 +498,22 @@ def summarize(
 
 async def drive(
     port: int, token: str, cards: list[str], rate: float, duration: float, patience: float
-) -> list[wl.Redeem]:
+) -> list[Redeem]:
     """webhook_latency.py's open-loop schedule (request i at start + i/rate, random card), but
     redeems still unanswered ``patience`` seconds after the last was sent are given up (status 0,
     counted as unanswered), so a saturated service cannot stretch the run without bound."""
     pool, rng, prefix = wl.Pool(port), random.Random(), uuid.uuid4().hex[:12]
     start = time.perf_counter_ns() + 10_000_000
-    redeems: list[wl.Redeem] = []
+    redeems: list[Redeem] = []
     tasks: list[asyncio.Task[None]] = []
     for i in range(round(rate * duration)):
         due = start + round(i * 1e9 / rate)
         delay = (due - time.perf_counter_ns()) / 1e9
         if delay > 0:
             await asyncio.sleep(delay)
-        redeem = wl.Redeem(cards[rng.randrange(len(cards))], due)
+        redeem = Redeem(cards[rng.randrange(len(cards))], due)
         redeems.append(redeem)
-        tasks.append(asyncio.create_task(wl.send_redeem(pool, token, f"{prefix}-{i}", redeem)))
+        tasks.append(asyncio.create_task(send_redeem(pool, token, f"{prefix}-{i}", redeem)))
     _, late = await asyncio.wait(tasks, timeout=patience)
     for task in late:
         task.cancel()
@@ -513,15 +524,14 @@ async def drive(
 
 async def load(
     args: argparse.Namespace, stack: Stack, cards: dict[str, str], mirror: Mirror, seconds: float
-) -> tuple[list[wl.Redeem], dict[str, int], float]:
-    """Open-loop redeems for ``seconds``, then their balances and the wait for their mirrors."""
+) -> tuple[list[Redeem], float]:
+    """Open-loop redeems for ``seconds``, then the wait for their mirrors."""
     service = stack.service
     redeems = await drive(
         service.port, service.token, list(cards), args.rate, seconds, args.answer_patience
     )
-    after = await balances_after(service, {r.activity for r in redeems if r.activity})
-    waited = await mirror.wait(lowest_wanted(redeems, cards, after), args.drain)
-    return redeems, after, waited
+    waited = await mirror.wait(lowest_wanted(redeems, cards), args.drain)
+    return redeems, waited
 
 
 async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -546,8 +556,8 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     bench.say(f"  measured: {args.duration:g} s at {args.rate:g} redeems/s, open loop")
     writes_before = mirror.total
     with cpu_meter(stack) as cpu:
-        redeems, after, waited = await load(args, stack, cards, mirror, args.duration)
-    result = summarize(redeems, cards, after, mirror)
+        redeems, waited = await load(args, stack, cards, mirror, args.duration)
+    result = summarize(redeems, cards, mirror)
     result["drain_s"] = round(waited, 2)
     result["platform_writes"] = mirror.total - writes_before
     result["cpu"] = {k: round(v, 3) for k, v in cpu.items()}
