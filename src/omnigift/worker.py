@@ -25,6 +25,7 @@ from omnigift.api.idempotency import purge_expired
 from omnigift.clock import utcnow
 from omnigift.events.delivery import deliver_due
 from omnigift.events.dispatch import dispatch
+from omnigift.events.transport import delivery_client
 from omnigift.ledger.expiry import run_expiry
 from omnigift.metrics import EXPIRED
 from omnigift.runtime import Runtime
@@ -70,12 +71,8 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
     timeout = httpx.Timeout(settings.connector_timeout_seconds)
     # Every delivery of a batch may be in flight at once: keep that many connections alive, so a
     # busy endpoint is not reconnected to for each batch.
-    concurrency = runtime.delivery.concurrency
-    limits = httpx.Limits(
-        max_connections=max(100, concurrency), max_keepalive_connections=max(20, concurrency)
-    )
     async with (
-        httpx.AsyncClient(follow_redirects=False, trust_env=False, limits=limits) as client,
+        delivery_client(max_idle=max(20, runtime.delivery.concurrency)) as client,
         httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as platforms,
     ):
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)

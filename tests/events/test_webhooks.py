@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-import httpx
-
 from omnigift.clock import utcnow
 from omnigift.events.delivery import deliver_due
 from omnigift.events.dispatch import dispatch
+from omnigift.events.transport import delivery_client
 from tests.factories import act, issue, post, usd
 from tests.support.receiver import Receiver
 
@@ -30,7 +29,7 @@ async def subscribe(client, headers, receiver: Receiver, types=("*",)) -> dict:
 async def drain(client, until, rounds: int = 400) -> None:
     """Run the dispatcher and the delivery loop until ``until()`` holds."""
     runtime = client.app.state.runtime
-    async with httpx.AsyncClient() as http:
+    async with delivery_client(max_idle=8) as http:  # the worker's client
         for _ in range(rounds):
             await dispatch(runtime.db, utcnow())
             await deliver_due(runtime.db, http, runtime.delivery)
