@@ -152,8 +152,9 @@ class BigCommerceConnector:
             return  # BigCommerce announces incomplete orders too; nothing is paid yet
         summary = {"id": str(order["id"])}
         listed = await self.client.json(f"v3/orders/{order['id']}/transactions") or {}
-        for txn in listed.get("data", []):
-            spend = await self._spend_of(txn, order, summary)
+        txns = list(listed.get("data", []))
+        for txn in txns:
+            spend = await self._spend_of(txn, order, summary, txns)
             if spend:
                 await sink.spend(spend)
         if int(order.get("status_id") or 0) in PAID_STATUSES:
@@ -161,7 +162,11 @@ class BigCommerceConnector:
                 await sink.sale(sale)
 
     async def _spend_of(
-        self, txn: dict[str, Any], order: dict[str, Any], summary: dict[str, Any]
+        self,
+        txn: dict[str, Any],
+        order: dict[str, Any],
+        summary: dict[str, Any],
+        txns: list[dict[str, Any]],
     ) -> PlatformSpend | None:
         certificate = txn.get("gift_certificate") or {}
         event = txn.get("event")
@@ -175,11 +180,24 @@ class BigCommerceConnector:
             return None
         currency = txn.get("currency") or order.get("currency_code") or self.currency
         amount = minor_units(txn["amount"], currency)
+        parent = None
+        if event == "refund":
+            # A refund to the certificate reverses that certificate's payment of the same order.
+            paid = [
+                t
+                for t in txns
+                if t.get("event") in SPENDING_EVENTS
+                and t.get("method") == "gift_certificate"
+                and (t.get("gift_certificate") or {}).get("code") == certificate["code"]
+            ]
+            if paid:
+                parent = f"txn:{order['id']}:{paid[0]['id']}"
         return PlatformSpend(
             external_card_id=str(found[0]["id"]),
             amount=amount if event in SPENDING_EVENTS else -amount,
             currency=currency,
             reference=f"txn:{order['id']}:{txn['id']}",
+            parent_reference=parent,
             order=summary,
         )
 
@@ -229,9 +247,11 @@ class BigCommerceConnector:
             raise PlatformRejected("the gift certificate was deleted on BigCommerce", "deleted")
         on_platform = minor_units(certificate["balance"], target.currency)
         known = state.known_balance or 0
-        if on_platform < known:
+        if on_platform != known:
+            # Less: a checkout spend not taken in yet. More: a refund to the certificate not
+            # taken in yet. Writing the target now would undo either, so take the orders in first.
             raise UnrecordedSpend(
-                f"BigCommerce holds {on_platform}, we know of {known}: a spend not yet taken in"
+                f"BigCommerce holds {on_platform}, we know of {known}: an order not yet taken in"
             )
         changes = self._changes(target, certificate, on_platform)
         if not changes:
