@@ -49,9 +49,14 @@ async def maintain(runtime: Runtime) -> int:
 
 
 async def _loop(
-    name: str, step: Callable[[], Awaitable[int]], interval: float, stop: asyncio.Event
+    name: str,
+    step: Callable[[], Awaitable[int]],
+    interval: float,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    """Run ``step`` again at once while it finds work, else after ``interval``, until stopped."""
+    """Run ``step`` again at once while it finds work, else after ``interval`` (or as soon as
+    ``wake`` is set), until stopped."""
     while not stop.is_set():
         try:
             busy = await step()
@@ -59,8 +64,19 @@ async def _loop(
             log.exception("worker step failed; retrying", loop=name)
             busy = 0
         if not busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await _pause(interval, stop, wake)
+
+
+async def _pause(interval: float, stop: asyncio.Event, wake: asyncio.Event | None) -> None:
+    if wake is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        return
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    _, pending = await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in pending:
+        waiting.cancel()
+    wake.clear()
 
 
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -75,10 +91,24 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
         delivery_client(max_idle=max(20, runtime.delivery.concurrency)) as client,
         httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as platforms,
     ):
+        dispatched = asyncio.Event()  # new deliveries may be due: the deliverer need not wait
+
+        async def dispatch_step() -> int:
+            count = await dispatch(runtime.db, utcnow())
+            if count:
+                dispatched.set()
+            return count
+
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)
         await asyncio.gather(
-            _loop("dispatch", lambda: dispatch(runtime.db, utcnow()), fast, stop),
-            _loop("deliver", lambda: deliver_due(runtime.db, client, runtime.delivery), fast, stop),
+            _loop("dispatch", dispatch_step, fast, stop),
+            _loop(
+                "deliver",
+                lambda: deliver_due(runtime.db, client, runtime.delivery),
+                fast,
+                stop,
+                wake=dispatched,
+            ),
             _loop("maintain", lambda: maintain(runtime), settings.worker_interval_seconds, stop),
             _loop("sync-fan-out", lambda: fan_out(runtime.db, utcnow()), sync_every, stop),
             _loop("sync-push", sync.push_due, sync_every, stop),
