@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         timeout=httpx.Timeout(settings.connector_timeout_seconds),
     )
     app.state.connectors = ConnectorPool(runtime.db, runtime.sync.sealer, platforms)
-    app.state.health = HealthTracker(runtime.db)
+    app.state.health = HealthTracker(runtime.db, runtime.sync.failing_after)
     problems.install(app)
     routers = (
         gift_cards,

@@ -44,12 +44,14 @@ from omnigift.ledger.imports import (
 )
 from omnigift.logs import configure
 from omnigift.runtime import Runtime
+from omnigift_sandbox.cli import sandbox_app
 
 app = typer.Typer(help="Omnigift: one system of record for gift cards.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 cards_app = typer.Typer(help="Cards: historical import and export.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(cards_app, name="cards")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 err = Console(stderr=True)
 

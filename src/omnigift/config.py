@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     sync_lease_seconds: float = Field(default=60.0, gt=0)
     sync_max_backoff_seconds: float = Field(default=300.0, gt=0)
     connector_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a platform's calls must keep failing before the integration counts as failing
+    # (event integration.failed); a single 503 or a rate limit is not an outage.
+    integration_failing_after_seconds: float = Field(default=60.0, ge=0)
 
     # Database pool
     pool_size: int = Field(default=10, ge=1)

@@ -69,6 +69,7 @@ class Runtime:
             concurrency=settings.sync_concurrency,
             lease=max(settings.sync_lease_seconds, settings.connector_timeout_seconds * 4),
             max_backoff=settings.sync_max_backoff_seconds,
+            failing_after=timedelta(seconds=settings.integration_failing_after_seconds),
         )
         db = Database(settings.resolved_database_url, pool_size=settings.pool_size)
         return cls(settings, db, policy, limits, endpoint_rules, delivery, integration_rules, sync)

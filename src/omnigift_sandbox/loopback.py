@@ -1,4 +1,4 @@
-"""Serve an ASGI app over real HTTP on loopback, in a background thread (tests, demo, benchmarks)."""
+"""Serve an ASGI app over real HTTP on loopback, in a background thread (tests, demo, bench)."""
 
 from __future__ import annotations
 

@@ -45,6 +45,7 @@ def stack_settings(base: Settings, port: int) -> Settings:
             "sync_interval_seconds": 0.05,
             "sync_max_backoff_seconds": 2.0,
             "connector_timeout_seconds": 3.0,
+            "integration_failing_after_seconds": 1.0,
         }
     )
 

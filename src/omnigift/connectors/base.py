@@ -17,11 +17,17 @@ class PlatformError(Exception):
 
 
 class PlatformUnavailable(PlatformError):
-    """Throttled, down, 5xx or timed out: try again later (after ``retry_after`` seconds)."""
+    """Throttled, down, 5xx or timed out: try again later (after ``retry_after`` seconds).
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``throttled``: the platform asked us to slow down (a rate limit), which is ordinary
+    traffic shaping, not a failure of the integration."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class AmbiguousWrite(PlatformUnavailable):

@@ -1,7 +1,9 @@
 """An integration's health, as its work goes: failing since when, last success, last error.
 
-Transitions are written at once, each with its event (``integration.failed`` when work starts
-failing, ``integration.recovered`` when it succeeds again). The last-success time is written at
+An integration is *failing* once its platform calls have failed for ``failing_after`` without a
+single success in between — one 503 or a rate limit is ordinary weather, not an outage. The
+transitions are written at once, each with its event (``integration.failed``, then
+``integration.recovered`` on the first success). The last error and last success are written at
 most once a second per integration, so a busy connector never makes the row a hot spot.
 """
 
@@ -26,10 +28,13 @@ FLUSH_EVERY = timedelta(seconds=1)
 @dataclass
 class HealthTracker:
     db: Database
+    failing_after: timedelta = timedelta(seconds=60)
     _failing: dict[str, bool] = field(default_factory=dict)
     _flushed: dict[str, datetime] = field(default_factory=dict)
+    _first_failure: dict[str, datetime] = field(default_factory=dict)
 
     async def success(self, integration_id: str, now: datetime) -> None:
+        self._first_failure.pop(integration_id, None)
         if self._failing.get(integration_id) is False and not self._due(integration_id, now):
             return
         async with self.db.transaction() as conn:
@@ -66,8 +71,14 @@ class HealthTracker:
         self._failing[integration_id] = False
         self._flushed[integration_id] = now
 
-    async def failure(self, integration_id: str, error: str, now: datetime) -> None:
-        if self._failing.get(integration_id) and not self._due(integration_id, now):
+    async def failure(
+        self, integration_id: str, error: str, now: datetime, *, throttled: bool = False
+    ) -> None:
+        """A platform call failed. ``throttled``: a rate limit, never a failure by itself."""
+        first = self._first_failure.setdefault(integration_id, now)
+        persistent = not throttled and now - first >= self.failing_after
+        newly = persistent and not self._failing.get(integration_id)
+        if not newly and not self._due(integration_id, now):
             return
         async with self.db.transaction() as conn:
             row = (
@@ -80,15 +91,20 @@ class HealthTracker:
             if row is None:
                 return
             values = {"last_error": error[:2000], "last_error_at": now}
-            if row.failing_since is None:
-                values["failing_since"] = now
+            if persistent and row.failing_since is None:
+                values["failing_since"] = first
                 log.warning("integration failing", integration_id=integration_id, error=error)
                 await record(
                     conn,
                     [
                         PendingEvent(
                             EventType.INTEGRATION_FAILED,
-                            {"integration_id": integration_id, "name": row.name, "error": error},
+                            {
+                                "integration_id": integration_id,
+                                "name": row.name,
+                                "error": error,
+                                "failing_since": rfc3339(first),
+                            },
                         )
                     ],
                     now,
@@ -96,7 +112,7 @@ class HealthTracker:
             await conn.execute(
                 update(integrations).where(integrations.c.id == integration_id).values(values)
             )
-        self._failing[integration_id] = True
+        self._failing[integration_id] = persistent or self._failing.get(integration_id, False)
         self._flushed[integration_id] = now
 
     def _due(self, integration_id: str, now: datetime) -> bool:

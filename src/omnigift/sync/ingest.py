@@ -32,6 +32,10 @@ from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
 
 
+class MirrorNotReady(Exception):
+    """A spend of a platform card we may be creating right now: take it in a moment later."""
+
+
 @dataclass(frozen=True)
 class LedgerSink:
     """The ``Sink`` of one integration: platform doings become ledger activities."""
@@ -54,6 +58,10 @@ class LedgerSink:
                     return
                 mirror = await mirror_of_external(conn, self.integration_id, spend.external_card_id)
                 if mirror is None:
+                    if await self._creating(conn):
+                        # Maybe one of ours whose creation is not recorded yet: try again soon
+                        # (this rolls back the reference, so nothing is consumed).
+                        raise MirrorNotReady(spend.external_card_id)
                     return  # a platform card we don't mirror: not the ledger's money
                 now = utcnow()
                 if spend.amount > 0:
@@ -268,6 +276,21 @@ class LedgerSink:
         )
         issued = await issue_card(conn, command, self.policy, self.origin, now)
         return issued.written.card.id
+
+    async def _creating(self, conn: AsyncConnection) -> bool:
+        """Is any mirror of this integration being created right now?"""
+        row = (
+            await conn.execute(
+                select(mirrors.c.id)
+                .where(
+                    mirrors.c.integration_id == self.integration_id,
+                    mirrors.c.external_id.is_(None),
+                    mirrors.c.wanted > mirrors.c.done,
+                )
+                .limit(1)
+            )
+        ).first()
+        return row is not None
 
     async def _claim_reference(self, conn: AsyncConnection, reference: str) -> bool:
         """Write the reference first; False when it was applied before."""

@@ -40,7 +40,7 @@ from omnigift.sync import inbound, mirrors, reconciliation, runs
 from omnigift.sync.connections import ConnectorPool, Live
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.health import HealthTracker
-from omnigift.sync.ingest import LedgerSink
+from omnigift.sync.ingest import LedgerSink, MirrorNotReady
 from omnigift.sync.runs import RunKind
 
 log = structlog.get_logger("omnigift.sync")
@@ -56,6 +56,7 @@ class SyncPolicy:
     concurrency: int = 16
     lease: float = 60.0
     max_backoff: float = 300.0
+    failing_after: timedelta = timedelta(seconds=60)
 
 
 def backoff(attempts: int, retry_after: float | None, ceiling: float) -> float:
@@ -77,7 +78,7 @@ class SyncRunner:
 
     def __post_init__(self) -> None:
         self.pool = ConnectorPool(self.db, self.policy.sealer, self.http)
-        self.health = HealthTracker(self.db)
+        self.health = HealthTracker(self.db, self.policy.failing_after)
 
     def sink(self, live: Live) -> LedgerSink:
         return LedgerSink(self.db, self.ledger, live.id, live.platform, live.settings)
@@ -132,8 +133,11 @@ class SyncRunner:
                     )
         elif isinstance(exc, PlatformUnavailable):
             delay = backoff(claimed.attempts, exc.retry_after, ceiling)
-            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing")
-            await self.health.failure(claimed.integration_id, str(exc), now)
+            status = "ok" if exc.throttled else "failing"
+            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), status)
+            await self.health.failure(
+                claimed.integration_id, str(exc), now, throttled=exc.throttled
+            )
         elif isinstance(exc, AuthenticationFailed):
             delay = backoff(claimed.attempts + 6, None, ceiling)
             await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing")
@@ -177,11 +181,14 @@ class SyncRunner:
             await live.connector.process(queued.notification, self.sink(live))
         except NotFound:
             await inbound.done(self.db, queued, utcnow())  # the integration is gone
+        except MirrorNotReady:
+            delay = backoff(queued.attempts, 0.2, 5.0)
+            await inbound.failed(self.db, queued, utcnow(), "mirror being created", delay)
         except PlatformUnavailable as exc:
             now = utcnow()
             delay = backoff(queued.attempts, exc.retry_after, self.policy.max_backoff)
             await inbound.failed(self.db, queued, now, str(exc), delay)
-            await self.health.failure(queued.integration_id, str(exc), now)
+            await self.health.failure(queued.integration_id, str(exc), now, throttled=exc.throttled)
         except Exception as exc:
             log.exception("inbound notification failed", notification_id=queued.id)
             delay = backoff(queued.attempts + 2, None, self.policy.max_backoff)
@@ -214,7 +221,13 @@ class SyncRunner:
         now = utcnow()
         try:
             cursor = await live.connector.poll(dict(live.cursors.get("poll", {})), self.sink(live))
-        except (PlatformUnavailable, AuthenticationFailed) as exc:
+        except MirrorNotReady:
+            self._poll_soon.add(live.id)  # the cursor stays: the order is read again shortly
+            return 0
+        except PlatformUnavailable as exc:
+            await self.health.failure(live.id, str(exc), now, throttled=exc.throttled)
+            return 0
+        except AuthenticationFailed as exc:
             await self.health.failure(live.id, str(exc), now)
             return 0
         except Exception as exc:

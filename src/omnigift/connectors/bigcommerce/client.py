@@ -51,7 +51,11 @@ class BigCommerceClient:
         if status in (401, 403):
             raise AuthenticationFailed(f"BigCommerce refused our credentials ({status})")
         if status == 429:
-            raise PlatformUnavailable("BigCommerce quota exhausted (429)", _reset_after(response))
+            # With quota headers it is our own rate; without, the platform is overloaded.
+            quota = "x-rate-limit-time-reset-ms" in response.headers
+            raise PlatformUnavailable(
+                "BigCommerce quota exhausted (429)", _reset_after(response), throttled=quota
+            )
         if status >= 500:
             raise unavailable(f"BigCommerce answered {status}")
         if status in (404, 204):

@@ -50,7 +50,9 @@ class ShopifyClient:
         errors = body.get("errors")
         if errors:
             if any(e.get("extensions", {}).get("code") == "THROTTLED" for e in errors):
-                raise PlatformUnavailable("Shopify GraphQL throttled", _throttle_wait(body))
+                raise PlatformUnavailable(
+                    "Shopify GraphQL throttled", _throttle_wait(body), throttled=True
+                )
             raise PlatformError(f"Shopify GraphQL errors: {errors}")
         data: dict[str, Any] = body.get("data") or {}
         return data
@@ -81,7 +83,9 @@ class ShopifyClient:
         if status in (401, 403):
             raise AuthenticationFailed(f"Shopify refused our credentials ({status})")
         if status == 429:
-            raise PlatformUnavailable("Shopify rate limit (429)", _retry_after(response))
+            raise PlatformUnavailable(
+                "Shopify rate limit (429)", _retry_after(response), throttled=True
+            )
         if status >= 500:
             raise unavailable(f"Shopify answered {status}", _retry_after(response))
         if status >= 400:

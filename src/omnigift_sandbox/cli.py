@@ -1,0 +1,71 @@
+"""``omnigift sandbox <platform>``: run a platform simulator alone, for a demo or a manual try.
+
+Credentials default to obvious sandbox values (the simulator holds no real money); set them to
+what you give the integration (``POST /v1/integrations``).
+"""
+
+from __future__ import annotations
+
+import typer
+
+sandbox_app = typer.Typer(
+    help="Platform simulators on loopback (faithful to the platforms' documented APIs).",
+    no_args_is_help=True,
+)
+
+HOST = typer.Option("127.0.0.1", help="Address to listen on.")
+
+
+@sandbox_app.command("shopify")
+def shopify(
+    port: int = typer.Option(8101, help="Port to listen on."),
+    host: str = HOST,
+    access_token: str = typer.Option("shpat_sandbox", help="X-Shopify-Access-Token it accepts."),
+    client_secret: str = typer.Option("sandbox-secret", help="Signs its webhooks (HMAC)."),
+    shop_domain: str = typer.Option("demo.myshopify.com"),
+    currency: str = typer.Option("USD"),
+) -> None:
+    """A Shopify shop: GraphQL gift cards, REST orders and webhooks, a checkout at /__sim/."""
+    from omnigift_sandbox.shopify.app import serve
+    from omnigift_sandbox.shopify.config import ShopifyConfig
+
+    typer.echo(f"Shopify simulator on http://{host}:{port} (control plane: /__sim/)")
+    serve(
+        host,
+        port,
+        ShopifyConfig(
+            access_token=access_token,
+            client_secret=client_secret,
+            shop_domain=shop_domain,
+            currency=currency,
+        ),
+    )
+
+
+@sandbox_app.command("bigcommerce")
+def bigcommerce(
+    port: int = typer.Option(8102, help="Port to listen on."),
+    host: str = HOST,
+    access_token: str = typer.Option("bc_sandbox", help="X-Auth-Token it accepts."),
+    client_secret: str = typer.Option("sandbox-secret", help="Signs its webhooks."),
+    store_hash: str = typer.Option("abc123"),
+    currency: str = typer.Option("USD"),
+) -> None:
+    """A BigCommerce store: v2 gift certificates, orders, v3 hooks, a checkout at /__sim/."""
+    from omnigift_sandbox.bigcommerce.app import serve
+    from omnigift_sandbox.bigcommerce.config import BigCommerceConfig
+
+    typer.echo(
+        f"BigCommerce simulator on http://{host}:{port}/stores/{store_hash} "
+        "(control plane: /__sim/)"
+    )
+    serve(
+        host,
+        port,
+        BigCommerceConfig(
+            access_token=access_token,
+            client_secret=client_secret,
+            store_hash=store_hash,
+            currency=currency,
+        ),
+    )
