@@ -185,9 +185,13 @@ class Connector(Protocol):
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
         """Catch up on what notifications may have missed; return the new cursor."""
 
-    async def push(self, target: CardTarget, mirror: MirrorState, journal: Journal) -> None:
+    async def push(
+        self, target: CardTarget, mirror: MirrorState, journal: Journal, *, rebase: bool = False
+    ) -> None:
         """Make the mirror equal ``target``, safely (read back before retrying, never undo a
-        platform spend we have not ingested)."""
+        platform spend we have not ingested). ``rebase``: the platform's orders have been read
+        and still nothing explains what the mirror holds; take its balance as what we know, then
+        write the target."""
 
     async def read(self, external_id: str) -> PlatformCard | None:
         """The mirror as the platform holds it now (None if it is gone)."""

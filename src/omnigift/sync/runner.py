@@ -47,7 +47,10 @@ log = structlog.get_logger("omnigift.sync")
 
 # Codes a platform gives when it can never take a card's code as it is.
 CODE_REFUSALS = frozenset({"TOO_SHORT", "TOO_LONG", "TAKEN", "INVALID_CODE", "code"})
-DRIFT_AFTER_ATTEMPTS = 8
+# A mirror that holds what no order explains is re-based on the platform (and the ledger's
+# balance written) only after this many tries AND a complete read of the platform's orders that
+# started after the difference was first seen: until then the difference may be a real spend.
+REBASE_AFTER_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class SyncRunner:
     health: HealthTracker = field(init=False)
     _polled: dict[str, float] = field(default_factory=dict)
     _poll_soon: set[str] = field(default_factory=set)
+    _polled_ok: dict[str, float] = field(default_factory=dict)  # start of the last good poll
+    _unexplained: dict[str, float] = field(default_factory=dict)  # mirror id -> first seen
 
     def __post_init__(self) -> None:
         self.pool = ConnectorPool(self.db, self.policy.sealer, self.http)
@@ -93,6 +98,7 @@ class SyncRunner:
         return len(claimed)
 
     async def push_one(self, claimed: mirrors.Claimed) -> None:
+        rebase = self._may_rebase(claimed)
         try:
             live = await self.pool.get(claimed.integration_id)
             async with self.db.read() as conn:
@@ -102,13 +108,42 @@ class SyncRunner:
             target = mirrors.target_of(card, self.ledger.vault.unseal(card.code_sealed))
             if target is not None:
                 journal = mirrors.MirrorJournal(self.db, claimed.id)
-                await live.connector.push(target, claimed.state, journal)
+                await live.connector.push(target, claimed.state, journal, rebase=rebase)
         except Exception as exc:  # each kind of failure has its own handling below
             await self._push_failed(claimed, exc)
             return
         now = utcnow()
+        if rebase:
+            await self._rebased(claimed, now)
+        self._unexplained.pop(claimed.id, None)
         await mirrors.finish(self.db, claimed, now)
         await self.health.success(claimed.integration_id, now)
+
+    def _may_rebase(self, claimed: mirrors.Claimed) -> bool:
+        seen = self._unexplained.get(claimed.id)
+        polled = self._polled_ok.get(claimed.integration_id)
+        return (
+            seen is not None
+            and polled is not None
+            and polled > seen
+            and claimed.attempts >= REBASE_AFTER_ATTEMPTS
+        )
+
+    async def _rebased(self, claimed: mirrors.Claimed, now: datetime) -> None:
+        """Tell staff: the platform held what no order explained, and the ledger won."""
+        async with self.db.transaction() as conn:
+            await raise_exception(
+                conn,
+                now,
+                kind=ExceptionKind.DRIFT,
+                integration_id=claimed.integration_id,
+                account_id=claimed.account_id,
+                details={
+                    "what": "the mirror held a balance no platform order explained, after "
+                    "reading the platform's orders; the ledger's balance was written over it",
+                    "attempts": claimed.attempts,
+                },
+            )
 
     async def _push_failed(self, claimed: mirrors.Claimed, exc: Exception) -> None:
         now = utcnow()
@@ -117,20 +152,11 @@ class SyncRunner:
             await self._blocked(claimed, exc, now)
         elif isinstance(exc, UnrecordedSpend):
             # Catch up on the platform's orders first; the push runs again after that.
+            self._unexplained.setdefault(claimed.id, time.monotonic())
             self._poll_soon.add(claimed.integration_id)
             await mirrors.retry_later(
                 self.db, claimed, now, backoff(claimed.attempts, 1.0, 10.0), str(exc), "ok"
             )
-            if claimed.attempts + 1 == DRIFT_AFTER_ATTEMPTS:
-                async with self.db.transaction() as conn:
-                    await raise_exception(
-                        conn,
-                        now,
-                        kind=ExceptionKind.DRIFT,
-                        integration_id=claimed.integration_id,
-                        account_id=claimed.account_id,
-                        details={"error": str(exc), "attempts": claimed.attempts + 1},
-                    )
         elif isinstance(exc, PlatformUnavailable):
             delay = backoff(claimed.attempts, exc.retry_after, ceiling)
             status = "ok" if exc.throttled else "failing"
@@ -218,7 +244,7 @@ class SyncRunner:
         return 0
 
     async def poll_one(self, live: Live) -> int:
-        now = utcnow()
+        now, started = utcnow(), time.monotonic()
         try:
             cursor = await live.connector.poll(dict(live.cursors.get("poll", {})), self.sink(live))
         except MirrorNotReady:
@@ -234,14 +260,28 @@ class SyncRunner:
             log.exception("poll failed", integration_id=live.id)
             await self.health.failure(live.id, repr(exc), now)
             return 0
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                update(integrations)
-                .where(integrations.c.id == live.id)
-                .values(cursors={**live.cursors, "poll": cursor})
-            )
+        await self._save_cursor(live.id, "poll", cursor)
+        self._polled_ok[live.id] = started
         await self.health.success(live.id, utcnow())
         return 1
+
+    async def _save_cursor(self, integration_id: str, key: str, value: Any) -> None:
+        """Merge one cursor under the row's lock (polling and reconciliation keep their own)."""
+        async with self.db.transaction() as conn:
+            current = (
+                await conn.execute(
+                    select(integrations.c.cursors)
+                    .where(integrations.c.id == integration_id)
+                    .with_for_update()
+                )
+            ).scalar()
+            if current is None:
+                return
+            await conn.execute(
+                update(integrations)
+                .where(integrations.c.id == integration_id)
+                .values(cursors={**current, key: value})
+            )
 
     # --- runs: import, export, reconcile, repair ---------------------------------------------
 
@@ -380,14 +420,10 @@ class SyncRunner:
             last = _parse(live.cursors.get("reconciled_at"))
             if last is not None and now - last < every:
                 continue
-            async with self.db.transaction() as conn:
-                if last is not None:  # the first one waits a full interval after creation
+            if last is not None:  # the first one waits a full interval after creation
+                async with self.db.transaction() as conn:
                     await runs.start_run(conn, integration_id, RunKind.REPAIR, now)
-                await conn.execute(
-                    update(integrations)
-                    .where(integrations.c.id == integration_id)
-                    .values(cursors={**live.cursors, "reconciled_at": now.isoformat()})
-                )
+            await self._save_cursor(integration_id, "reconciled_at", now.isoformat())
         return 0
 
 

@@ -233,7 +233,9 @@ class BigCommerceConnector:
 
     # --- mirror out ------------------------------------------------------------------------
 
-    async def push(self, target: CardTarget, mirror: MirrorState, journal: Journal) -> None:
+    async def push(
+        self, target: CardTarget, mirror: MirrorState, journal: Journal, *, rebase: bool = False
+    ) -> None:
         state = mirror
         if state.pending_write:
             state = await self._settle(target, state, journal)
@@ -247,6 +249,9 @@ class BigCommerceConnector:
             raise PlatformRejected("the gift certificate was deleted on BigCommerce", "deleted")
         on_platform = minor_units(certificate["balance"], target.currency)
         known = state.known_balance or 0
+        if on_platform != known and rebase:
+            await journal.applied(balance_delta=on_platform - known)
+            known = on_platform
         if on_platform != known:
             # Less: a checkout spend not taken in yet. More: a refund to the certificate not
             # taken in yet. Writing the target now would undo either, so take the orders in first.

@@ -176,7 +176,9 @@ class ShopifyConnector:
 
     # --- mirror out ------------------------------------------------------------------------
 
-    async def push(self, target: CardTarget, mirror: MirrorState, journal: Journal) -> None:
+    async def push(
+        self, target: CardTarget, mirror: MirrorState, journal: Journal, *, rebase: bool = False
+    ) -> None:
         state = mirror
         if state.pending_write:
             state = await self._settle(target, state, journal)
@@ -185,7 +187,13 @@ class ShopifyConnector:
                 return  # nothing to spend online yet: created once it holds value
             state = await self._create(target, journal)
         gid = GID + state.external_id if state.external_id else ""
-        delta = target.balance - (state.known_balance or 0)
+        known = state.known_balance or 0
+        if rebase:
+            card = await self.read(str(state.external_id))
+            if card is not None and card.balance != known:
+                await journal.applied(balance_delta=card.balance - known)
+                known = card.balance
+        delta = target.balance - known
         if delta:
             await self._move(gid, delta, target.currency, journal)
         expires = target.expires_on.isoformat() if target.expires_on else ""
