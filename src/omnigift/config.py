@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     # ``webhooks_allow_private_urls`` too: one switch for every address the service calls.
     # The public address platforms send notifications to: {public_url}/v1/hooks/{integration}.
     public_url: str | None = None
-    sync_interval_seconds: float = Field(default=0.1, gt=0)
+    # Idle backstop of the connectors' loops: new work wakes them at once within a worker.
+    sync_interval_seconds: float = Field(default=0.5, gt=0)
     sync_concurrency: int = Field(default=16, ge=1)
     sync_lease_seconds: float = Field(default=60.0, gt=0)
     sync_max_backoff_seconds: float = Field(default=300.0, gt=0)

@@ -92,11 +92,20 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
         httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as platforms,
     ):
         dispatched = asyncio.Event()  # new deliveries may be due: the deliverer need not wait
+        positioned = asyncio.Event()  # new events in the log: the connectors' fan-out may run
+        wanted = asyncio.Event()  # mirrors were marked: the pushes may run
 
         async def dispatch_step() -> int:
             count = await dispatch(runtime.db, utcnow())
             if count:
                 dispatched.set()
+                positioned.set()
+            return count
+
+        async def fan_out_step() -> int:
+            count = await fan_out(runtime.db, utcnow())
+            if count:
+                wanted.set()
             return count
 
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)
@@ -110,9 +119,11 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
                 wake=dispatched,
             ),
             _loop("maintain", lambda: maintain(runtime), settings.worker_interval_seconds, stop),
-            _loop("sync-fan-out", lambda: fan_out(runtime.db, utcnow()), sync_every, stop),
-            _loop("sync-push", sync.push_due, sync_every, stop),
-            _loop("sync-inbound", sync.inbound_due, sync_every, stop),
+            # Woken by the step before them; the interval is only the idle backstop (retries
+            # coming due, events positioned by another worker).
+            _loop("sync-fan-out", fan_out_step, sync_every, stop, wake=positioned),
+            _loop("sync-push", sync.push_due, sync_every, stop, wake=wanted),
+            _loop("sync-inbound", sync.inbound_due, fast, stop),
             _loop("sync-poll", sync.poll_due, 1.0, stop),
             _loop("sync-runs", sync.runs_due, 1.0, stop),
             _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),

@@ -538,3 +538,38 @@ async def test_a_refund_to_the_certificate_not_yet_taken_in_is_never_overwritten
     assert refund["amount"]["amount"] == 2000
     assert refund["origin"]["channel"] == "online"
     assert refund["redeem_activity_id"] == spend["id"]  # it reverses the checkout's spend
+
+
+async def test_a_certificate_bought_in_the_bigcommerce_checkout_enters_the_ledger_when_pulling(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    integration = await stack.connect("bigcommerce", store(bigcommerce), pull_cards=True)
+
+    bought = await bigcommerce.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "ada@example.com",
+            "products": [
+                {
+                    "name": "Gift certificate",
+                    "price": "30.00",
+                    "quantity": 1,
+                    "type": "giftcertificate",
+                    "recipient": {"name": "Bo", "email": "bo@example.com"},
+                }
+            ],
+        },
+    )
+    code = bought["gift_certificates"][0]["code"]
+
+    async def pulled() -> dict[str, Any] | None:
+        cards = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return cards[0] if cards else None
+
+    card_in_ledger = await eventually(pulled)
+    assert card_in_ledger["balance"]["amount"] == 3000
+    assert card_in_ledger["issued_via"]["integration_id"] == integration["id"]
+    till = await stack.key("cards:lookup", channel="pos")
+    scanned = await stack.api.post("/v1/gift-cards/lookup", json={"code": code}, headers=till)
+    assert scanned.status_code == 200 and scanned.json()["id"] == card_in_ledger["id"]

@@ -246,9 +246,67 @@ async def test_shopify_native_cards_are_imported_with_their_code_unknown(
     assert imported["metadata"]["code_known"] is False
     assert imported["metadata"]["platform_last_characters"] == native["code"][-4:]
 
+    # Staff find it by the last 4 characters Shopify shows.
+    found = await stack.api.get(
+        "/v1/gift-cards", params={"last4": native["code"][-4:]}, headers=stack.admin
+    )
+    assert [c["id"] for c in found.json()["data"]] == [imported["id"]]
+
     # Spent in the Shopify checkout: the imported card follows.
     await checkout(shopify, native["code"], "5.00")
     await eventually(lambda: _card_balance_is(stack, imported["id"], 2000))
+
+
+async def test_staff_attach_a_physical_serial_to_a_card_whose_code_is_unknown(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration = await stack.connect("shopify", shopify.server.base_url, pull_cards=True)
+    await shopify.sim("POST", "gift_cards", {"initial_value": "25.00"})
+    started = await stack.api.post(
+        f"/v1/integrations/{integration['id']}/import", headers=stack.admin
+    )
+    await eventually(lambda: _finished_run(stack, integration["id"], started.json()["id"]))
+    imported = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"][0]
+    serial = "7001 2345 6789 0011"
+
+    attached = await stack.api.put(
+        f"/v1/gift-cards/{imported['id']}/code", json={"code": serial}, headers=stack.admin
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["metadata"]["code_known"] is True
+    till = await stack.key("cards:lookup", channel="pos")
+    scanned = await stack.api.post("/v1/gift-cards/lookup", json={"code": serial}, headers=till)
+    assert scanned.status_code == 200 and scanned.json()["id"] == imported["id"]
+    again = await stack.api.put(
+        f"/v1/gift-cards/{imported['id']}/code", json={"code": serial}, headers=stack.admin
+    )
+    assert again.status_code == 200
+    other = await stack.api.put(
+        f"/v1/gift-cards/{imported['id']}/code",
+        json={"code": "7001234567890099"},
+        headers=stack.admin,
+    )
+    assert other.status_code == 409 and other.json()["code"] == "invalid_state"
+
+
+async def test_a_card_made_in_shopify_admin_enters_the_ledger_when_pulling(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration = await stack.connect("shopify", shopify.server.base_url, pull_cards=True)
+
+    await shopify.sim("POST", "gift_cards", {"initial_value": "40.00"})
+
+    async def pulled() -> dict[str, Any] | None:
+        cards = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return cards[0] if cards else None
+
+    card_in_ledger = await eventually(pulled)
+    assert card_in_ledger["balance"]["amount"] == 4000
+    assert card_in_ledger["issued_via"]["integration_id"] == integration["id"]
+    history = await stack.api.get(
+        f"/v1/gift-cards/{card_in_ledger['id']}/activities", headers=stack.admin
+    )
+    assert [a["type"] for a in history.json()["data"]] == ["import"]
 
 
 async def test_reconciliation_finds_drift_and_repair_fixes_it_the_safe_way(

@@ -165,6 +165,14 @@ class LookupRequest(Strict):
     pin: str | None = Field(default=None, max_length=16)
 
 
+class CodeAttach(Strict):
+    code: str = Field(
+        min_length=8,
+        max_length=64,
+        description="The physical serial, 8-20 letters and digits (spaces and dashes ignored)",
+    )
+
+
 class RedemptionCreate(Strict):
     code: str = Field(min_length=1, max_length=64)
     pin: str | None = Field(default=None, max_length=16)

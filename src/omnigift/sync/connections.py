@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from omnigift.db.tables import integrations
 from omnigift.ledger.errors import NotFound
 from omnigift.sealing import Sealer
 from omnigift.sync.integrations import credentials_of
+
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,16 @@ class ConnectorPool:
         self._sealer = sealer
         self._http = http
         self._live: dict[str, Live] = {}
+        self._checked: dict[str, float] = {}
 
-    async def get(self, integration_id: str) -> Live:
+    async def get(self, integration_id: str, *, fresh: bool = False) -> Live:
+        """The live connector; its row is re-read at most once a second unless ``fresh``
+        (a push must not cost a database read for a row that rarely changes)."""
+        current = self._live.get(integration_id)
+        checked = self._checked.get(integration_id, 0.0)
+        if current and not fresh and time.monotonic() - checked < RECHECK_SECONDS:
+            return current
+        self._checked[integration_id] = time.monotonic()
         async with self._db.read() as conn:
             row = (
                 await conn.execute(select(integrations).where(integrations.c.id == integration_id))
@@ -46,9 +57,8 @@ class ConnectorPool:
         if row is None:
             self._live.pop(integration_id, None)
             raise NotFound(f"no integration {integration_id}")
-        current = self._live.get(integration_id)
         if current and current.updated_at == row.updated_at:
-            return Live(
+            current = Live(
                 current.id,
                 current.platform,
                 current.settings,
@@ -57,6 +67,8 @@ class ConnectorPool:
                 current.connector,
                 current.updated_at,
             )
+            self._live[integration_id] = current
+            return current
         connector = PLATFORMS[row.platform].build(
             row.base_url, credentials_of(row, self._sealer), row.settings, self._http
         )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.clock import utcnow
 from omnigift.connectors.base import PlatformCard, PlatformSale, PlatformSpend
 from omnigift.db.engine import Database
-from omnigift.db.tables import external_references, mirrors
+from omnigift.db.tables import external_references, gift_cards, mirrors
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest, apply_activity
 from omnigift.ledger.cards import ActivityType, CardType
@@ -275,6 +275,13 @@ class LedgerSink:
             imported=True,
         )
         issued = await issue_card(conn, command, self.policy, self.origin, now)
+        if not code_known and card.last_characters:
+            # Staff find it by the last characters the platform shows (and the customer).
+            await conn.execute(
+                update(gift_cards)
+                .where(gift_cards.c.id == issued.written.card.id)
+                .values(code_last4=card.last_characters[-4:].upper())
+            )
         return issued.written.card.id
 
     async def _creating(self, conn: AsyncConnection) -> bool:

@@ -230,7 +230,7 @@ class SyncRunner:
         """Poll each integration whose interval has passed (or that asked to be polled soon).
         Always 0: polling never makes the worker loop spin."""
         for integration_id in await self.pool.ids():
-            live = await self.pool.get(integration_id)
+            live = await self.pool.get(integration_id, fresh=True)
             interval = float(live.settings.get("poll_interval_seconds", 30.0))
             # Never polled: poll now (the monotonic clock may have started less than an
             # interval ago).
@@ -290,7 +290,7 @@ class SyncRunner:
         if row is None:
             return 0
         try:
-            live = await self.pool.get(row.integration_id)
+            live = await self.pool.get(row.integration_id, fresh=True)
             report = await self._execute(RunKind(row.kind), live, row.id)
         except Exception as exc:
             log.warning("integration run failed", run_id=row.id, error=repr(exc))
@@ -415,7 +415,7 @@ class SyncRunner:
         """Start the scheduled reconciliation (with repair) of each integration that is due."""
         now = utcnow()
         for integration_id in await self.pool.ids():
-            live = await self.pool.get(integration_id)
+            live = await self.pool.get(integration_id, fresh=True)
             every = timedelta(minutes=float(live.settings.get("reconcile_interval_minutes", 60)))
             last = _parse(live.cursors.get("reconciled_at"))
             if last is not None and now - last < every:

@@ -13,7 +13,13 @@ from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
 from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
-from omnigift.api.schemas import GiftCard, GiftCardCreate, GiftCardList, LookupRequest
+from omnigift.api.schemas import (
+    CodeAttach,
+    GiftCard,
+    GiftCardCreate,
+    GiftCardList,
+    LookupRequest,
+)
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
 from omnigift.ledger.errors import CurrencyMismatch
@@ -22,6 +28,7 @@ from omnigift.ledger.lookup import find_by_code
 from omnigift.ledger.queries import CardFilter, list_cards
 from omnigift.ledger.queries import get_card as load_card
 from omnigift.ledger.records import open_lots
+from omnigift.ledger.serials import attach_code
 from omnigift.ledger.views import card_view
 
 router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"], responses=PROBLEMS)
@@ -118,3 +125,18 @@ async def lookup(
     async with runtime.db.read() as conn:
         view = card_view(card, lots=await open_lots(conn, card.id))
     return json_response(view)
+
+
+@router.put("/{card_id}/code", response_model=GiftCard, summary="Attach a serial to a card")
+async def put_code(
+    card_id: str, body: CodeAttach, runtime: RuntimeDep, principal: Writer
+) -> Response:
+    """Only for a card whose code nobody knows (`metadata.code_known: false`, e.g. imported
+    from Shopify, which shows only the last 4 characters): staff give it a physical serial,
+    which then finds it at the till. A known code never changes (409 `invalid_state`); a serial
+    in use is 409 `code_taken`. Repeating the same serial answers the card again."""
+    now = utcnow()
+    async with runtime.db.transaction() as conn:
+        card = await attach_code(conn, card_id, body.code, runtime.policy, now)
+        lots = await open_lots(conn, card.id)
+    return json_response(card_view(card, lots=lots))

@@ -40,7 +40,7 @@ def _pool(request: Request) -> ConnectorPool:
 async def _connect(request: Request, runtime: RuntimeDep, integration_id: str) -> None:
     """Check the platform answers and register its notifications; the outcome shows in health
     (a platform that is down now does not stop staff from saving the integration)."""
-    live = await _pool(request).get(integration_id)
+    live = await _pool(request).get(integration_id, fresh=True)
     now = utcnow()
     tracker = request.app.state.health
     try:
@@ -186,7 +186,7 @@ async def reconcile(
 ) -> Response:
     """Reads every mirror from the platform now and lists drift (balance, state, expiry, or
     missing). Mirrors with work still queued are counted as `pending`, not drift."""
-    live = await _pool(request).get(integration_id)
+    live = await _pool(request).get(integration_id, fresh=True)
     comparison = await reconciliation.compare(
         runtime.db, live.connector, integration_id, runtime.policy
     )

@@ -160,6 +160,19 @@ class BigCommerceConnector:
         if int(order.get("status_id") or 0) in PAID_STATUSES:
             for sale in await self._sales_of(order, summary):
                 await sink.sale(sale)
+            if self.settings.get("pull_cards"):
+                await self._pull_sold_certificates(order, sink)
+
+    async def _pull_sold_certificates(self, order: dict[str, Any], sink: Sink) -> None:
+        """BigCommerce's own gift certificates bought in this order enter the ledger (it sends
+        no certificate events, integrations.md 2.4: orders are where new ones show)."""
+        products = await self.client.json(f"v2/orders/{order['id']}/products") or []
+        for product in products:
+            certificate_id = product.get("gift_certificate_id")
+            if product.get("type") == "giftcertificate" and certificate_id:
+                certificate = await self.client.json(f"v2/gift_certificates/{certificate_id}")
+                if certificate:
+                    await sink.native_card(self._card(certificate))
 
     async def _spend_of(
         self,
