@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnigift.db.counters import lock_counter, set_counter
 from omnigift.db.engine import Database
-from omnigift.db.tables import counters, deliveries, events, webhook_endpoints
+from omnigift.db.tables import deliveries, events, webhook_endpoints
 from omnigift.events.catalogue import matches
 from omnigift.ids import new_id
 
@@ -27,11 +28,7 @@ BATCH = 1000
 async def dispatch(db: Database, now: datetime) -> int:
     """Position and fan out one batch of new events; how many it handled."""
     async with db.transaction() as conn:
-        last = (
-            await conn.execute(
-                select(counters.c.value).where(counters.c.name == COUNTER).with_for_update()
-            )
-        ).scalar_one()
+        last = await lock_counter(conn, COUNTER)
         rows = (
             await conn.execute(
                 select(events.c.id, events.c.type, events.c.account_id, events.c.sequence)
@@ -52,9 +49,7 @@ async def dispatch(db: Database, now: datetime) -> int:
             [{"event_id": e["id"], "pos": e["position"]} for e in ordered],
         )
         await _fan_out(conn, ordered, now)
-        await conn.execute(
-            update(counters).where(counters.c.name == COUNTER).values(value=last + len(ordered))
-        )
+        await set_counter(conn, COUNTER, last + len(ordered))
     return len(ordered)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.clock import rfc3339
 from omnigift.db.engine import Database
@@ -38,13 +40,7 @@ class HealthTracker:
         if self._failing.get(integration_id) is False and not self._due(integration_id, now):
             return
         async with self.db.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(integrations.c.failing_since, integrations.c.name)
-                    .where(integrations.c.id == integration_id)
-                    .with_for_update()
-                )
-            ).first()
+            row = await _locked(conn, integration_id)
             if row is None:
                 return
             await conn.execute(
@@ -81,13 +77,7 @@ class HealthTracker:
         if not newly and not self._due(integration_id, now):
             return
         async with self.db.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(integrations.c.failing_since, integrations.c.name)
-                    .where(integrations.c.id == integration_id)
-                    .with_for_update()
-                )
-            ).first()
+            row = await _locked(conn, integration_id)
             if row is None:
                 return
             values = {"last_error": error[:2000], "last_error_at": now}
@@ -118,3 +108,13 @@ class HealthTracker:
     def _due(self, integration_id: str, now: datetime) -> bool:
         last = self._flushed.get(integration_id)
         return last is None or now - last >= FLUSH_EVERY
+
+
+async def _locked(conn: AsyncConnection, integration_id: str) -> Any:
+    return (
+        await conn.execute(
+            select(integrations.c.failing_since, integrations.c.name)
+            .where(integrations.c.id == integration_id)
+            .with_for_update()
+        )
+    ).first()

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from omnigift.connectors.base import Notification
+from omnigift.db import leases
 from omnigift.db.engine import Database
 from omnigift.db.tables import inbound_notifications
 from omnigift.ids import new_id
@@ -68,16 +69,7 @@ async def claim_due(db: Database, now: datetime, limit: int, lease: float) -> li
         .order_by(inbound_notifications.c.received_at)
         .limit(limit)
     )
-    async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await conn.execute(query)).all()
-        if rows:
-            await conn.execute(
-                update(inbound_notifications)
-                .where(inbound_notifications.c.id.in_([r.id for r in rows]))
-                .values(claimed_until=now + timedelta(seconds=lease))
-            )
+    rows = await leases.lease(db, query, inbound_notifications, now, lease)
     return [
         Queued(
             r.id,

@@ -301,15 +301,7 @@ class LedgerSink:
 
     async def _claim_reference(self, conn: AsyncConnection, reference: str) -> bool:
         """Write the reference first; False when it was applied before."""
-        seen = (
-            await conn.execute(
-                select(external_references.c.reference).where(
-                    external_references.c.integration_id == self.integration_id,
-                    external_references.c.reference == reference,
-                )
-            )
-        ).first()
-        if seen:
+        if (await conn.execute(self._reference_query(reference))).first():
             return False
         await conn.execute(
             external_references.insert().values(
@@ -337,12 +329,10 @@ class LedgerSink:
 
     async def _seen(self, reference: str) -> bool:
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(external_references.c.reference).where(
-                        external_references.c.integration_id == self.integration_id,
-                        external_references.c.reference == reference,
-                    )
-                )
-            ).first()
-        return row is not None
+            return (await conn.execute(self._reference_query(reference))).first() is not None
+
+    def _reference_query(self, reference: str) -> Any:
+        return select(external_references.c.reference).where(
+            external_references.c.integration_id == self.integration_id,
+            external_references.c.reference == reference,
+        )

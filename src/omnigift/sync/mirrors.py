@@ -17,8 +17,10 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.connectors.base import CardTarget, MirrorState
+from omnigift.db import leases
+from omnigift.db.counters import lock_counter, set_counter
 from omnigift.db.engine import Database
-from omnigift.db.tables import counters, events, integrations, mirrors
+from omnigift.db.tables import events, integrations, mirrors
 from omnigift.events.catalogue import EventType
 from omnigift.ids import new_id
 from omnigift.ledger.cards import CardState
@@ -42,11 +44,7 @@ CARD_EVENTS = frozenset(
 async def fan_out(db: Database, now: datetime) -> int:
     """Mark the mirrors of cards that changed since our position; how many events it read."""
     async with db.transaction() as conn:
-        last = (
-            await conn.execute(
-                select(counters.c.value).where(counters.c.name == COUNTER).with_for_update()
-            )
-        ).scalar_one()
+        last = await lock_counter(conn, COUNTER)
         rows = (
             await conn.execute(
                 select(events.c.position, events.c.type, events.c.account_id)
@@ -60,9 +58,7 @@ async def fan_out(db: Database, now: datetime) -> int:
         changed = {r.account_id for r in rows if r.account_id and r.type in CARD_EVENTS}
         if changed:
             await want(conn, await pushing_integrations(conn), changed, now)
-        await conn.execute(
-            update(counters).where(counters.c.name == COUNTER).values(value=rows[-1].position)
-        )
+        await set_counter(conn, COUNTER, rows[-1].position)
     return len(rows)
 
 
@@ -128,9 +124,7 @@ async def want_all(db: Database, integration_id: str, account_ids: set[str], now
     """``want`` under the fan-out's lock, for work started outside the event log (an export of
     every existing card, a repair), so it never races the fan-out's inserts."""
     async with db.transaction() as conn:
-        await conn.execute(
-            select(counters.c.value).where(counters.c.name == COUNTER).with_for_update()
-        )
+        await lock_counter(conn, COUNTER)
         await want(conn, [integration_id], account_ids, now)
 
 
@@ -159,17 +153,7 @@ async def claim_due(db: Database, now: datetime, limit: int, lease: float) -> li
         .order_by(mirrors.c.next_attempt_at)
         .limit(limit)
     )
-    async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=mirrors, skip_locked=True)
-        rows = (await conn.execute(query)).all()
-        if not rows:
-            return []
-        await conn.execute(
-            update(mirrors)
-            .where(mirrors.c.id.in_([r.id for r in rows]))
-            .values(claimed_until=now + timedelta(seconds=lease))
-        )
+    rows = await leases.lease(db, query, mirrors, now, lease)
     return [
         Claimed(
             r.id,
@@ -211,8 +195,7 @@ class MirrorJournal:
         self._id = mirror_id
 
     async def _set(self, values: dict[str, Any]) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(update(mirrors).where(mirrors.c.id == self._id).values(values))
+        await _update(self._db, self._id, values)
 
     async def intend(self, write: dict[str, Any]) -> None:
         await self._set({"pending_write": write})
@@ -247,56 +230,58 @@ class MirrorJournal:
         await self._set({"pending_write": None})
 
 
+async def _update(db: Database, mirror_id: str, values: dict[str, Any]) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(update(mirrors).where(mirrors.c.id == mirror_id).values(values))
+
+
 async def finish(db: Database, claimed: Claimed, now: datetime) -> None:
     """The mirror converged to the ledger as of the claim."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(mirrors)
-            .where(mirrors.c.id == claimed.id)
-            .values(
-                done=claimed.wanted,
-                attempts=0,
-                status="ok",
-                last_error=None,
-                claimed_until=None,
-                synced_at=now,
-                updated_at=now,
-            )
-        )
+    await _update(
+        db,
+        claimed.id,
+        {
+            "done": claimed.wanted,
+            "attempts": 0,
+            "status": "ok",
+            "last_error": None,
+            "claimed_until": None,
+            "synced_at": now,
+            "updated_at": now,
+        },
+    )
 
 
 async def retry_later(
     db: Database, claimed: Claimed, now: datetime, delay: float, error: str, status: str
 ) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(mirrors)
-            .where(mirrors.c.id == claimed.id)
-            .values(
-                attempts=mirrors.c.attempts + 1,
-                next_attempt_at=now + timedelta(seconds=delay),
-                claimed_until=None,
-                status=status,
-                last_error=error[:2000],
-                updated_at=now,
-            )
-        )
+    await _update(
+        db,
+        claimed.id,
+        {
+            "attempts": mirrors.c.attempts + 1,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "claimed_until": None,
+            "status": status,
+            "last_error": error[:2000],
+            "updated_at": now,
+        },
+    )
 
 
 async def block(db: Database, claimed: Claimed, now: datetime, error: str) -> None:
     """The platform can never take this card as it is: stop trying (staff see an exception)."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(mirrors)
-            .where(mirrors.c.id == claimed.id)
-            .values(
-                done=claimed.wanted,
-                status="blocked",
-                last_error=error[:2000],
-                claimed_until=None,
-                updated_at=now,
-            )
-        )
+    await _update(
+        db,
+        claimed.id,
+        {
+            "done": claimed.wanted,
+            "status": "blocked",
+            "last_error": error[:2000],
+            "claimed_until": None,
+            "updated_at": now,
+        },
+    )
 
 
 async def mirror_of_external(conn: AsyncConnection, integration_id: str, external_id: str) -> Any:
