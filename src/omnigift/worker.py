@@ -109,6 +109,7 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             return count
 
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)
+        sync.pushed = wanted  # a push that ends frees a slot: claim the next at once
         await asyncio.gather(
             _loop("dispatch", dispatch_step, fast, stop),
             _loop(
@@ -128,3 +129,4 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             _loop("sync-runs", sync.runs_due, 1.0, stop),
             _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),
         )
+        await sync.drain()

@@ -188,46 +188,56 @@ def target_of(card: CardRecord, code: str) -> CardTarget | None:
 
 
 class MirrorJournal:
-    """Records a push's progress on its mirror row, each step committed on its own."""
+    """Records a push's progress on its mirror row.
+
+    ``intend`` is committed before the write it announces is sent. What a write did (``created``,
+    ``applied``, ``abandoned``) is kept until the next ``intend`` or the end of the push
+    (``outcome``), and committed with it: one transaction fewer per write. That is safe because
+    the announced write stays on the row until then — after a crash, the next push reads it back.
+    """
 
     def __init__(self, db: Database, mirror_id: str) -> None:
         self._db = db
         self._id = mirror_id
-
-    async def _set(self, values: dict[str, Any]) -> None:
-        await _update(self._db, self._id, values)
+        self._values: dict[str, Any] = {}
+        self._delta = 0
 
     async def intend(self, write: dict[str, Any]) -> None:
-        await self._set({"pending_write": write})
+        await _update(self._db, self._id, {**self.outcome(), "pending_write": write})
 
     async def created(
         self, external_id: str, balance: int, state: str, expires_on: str | None
     ) -> None:
-        await self._set(
-            {
-                "external_id": external_id,
-                "known_balance": balance,
-                "known_state": state,
-                "known_expires_on": expires_on,
-                "pending_write": None,
-            }
+        self._delta = 0
+        self._values.update(
+            external_id=external_id,
+            known_balance=balance,
+            known_state=state,
+            known_expires_on=expires_on,
+            pending_write=None,
         )
 
     async def applied(
         self, balance_delta: int = 0, state: str | None = None, expires_on: str | None = None
     ) -> None:
-        values: dict[str, Any] = {
-            "known_balance": mirrors.c.known_balance + balance_delta,
-            "pending_write": None,
-        }
+        self._delta += balance_delta
+        self._values["pending_write"] = None
         if state is not None:
-            values["known_state"] = state
+            self._values["known_state"] = state
         if expires_on is not None:
-            values["known_expires_on"] = expires_on or None
-        await self._set(values)
+            self._values["known_expires_on"] = expires_on or None
 
     async def abandoned(self) -> None:
-        await self._set({"pending_write": None})
+        self._values["pending_write"] = None
+
+    def outcome(self) -> dict[str, Any]:
+        """The column values of what the push did since the last ``intend``, taken out."""
+        values = dict(self._values)
+        if self._delta:
+            base = values.get("known_balance", mirrors.c.known_balance)
+            values["known_balance"] = base + self._delta
+        self._values, self._delta = {}, 0
+        return values
 
 
 async def _update(db: Database, mirror_id: str, values: dict[str, Any]) -> None:
@@ -235,12 +245,15 @@ async def _update(db: Database, mirror_id: str, values: dict[str, Any]) -> None:
         await conn.execute(update(mirrors).where(mirrors.c.id == mirror_id).values(values))
 
 
-async def finish(db: Database, claimed: Claimed, now: datetime) -> None:
-    """The mirror converged to the ledger as of the claim."""
+async def finish(
+    db: Database, claimed: Claimed, now: datetime, outcome: dict[str, Any] | None = None
+) -> None:
+    """The mirror converged to the ledger as of the claim (``outcome``: the journal's last)."""
     await _update(
         db,
         claimed.id,
         {
+            **(outcome or {}),
             "done": claimed.wanted,
             "attempts": 0,
             "status": "ok",
@@ -253,12 +266,19 @@ async def finish(db: Database, claimed: Claimed, now: datetime) -> None:
 
 
 async def retry_later(
-    db: Database, claimed: Claimed, now: datetime, delay: float, error: str, status: str
+    db: Database,
+    claimed: Claimed,
+    now: datetime,
+    delay: float,
+    error: str,
+    status: str,
+    outcome: dict[str, Any] | None = None,
 ) -> None:
     await _update(
         db,
         claimed.id,
         {
+            **(outcome or {}),
             "attempts": mirrors.c.attempts + 1,
             "next_attempt_at": now + timedelta(seconds=delay),
             "claimed_until": None,
@@ -269,12 +289,19 @@ async def retry_later(
     )
 
 
-async def block(db: Database, claimed: Claimed, now: datetime, error: str) -> None:
+async def block(
+    db: Database,
+    claimed: Claimed,
+    now: datetime,
+    error: str,
+    outcome: dict[str, Any] | None = None,
+) -> None:
     """The platform can never take this card as it is: stop trying (staff see an exception)."""
     await _update(
         db,
         claimed.id,
         {
+            **(outcome or {}),
             "done": claimed.wanted,
             "status": "blocked",
             "last_error": error[:2000],

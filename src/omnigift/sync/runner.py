@@ -80,6 +80,9 @@ class SyncRunner:
     _poll_soon: set[str] = field(default_factory=set)
     _polled_ok: dict[str, float] = field(default_factory=dict)  # start of the last good poll
     _unexplained: dict[str, float] = field(default_factory=dict)  # mirror id -> first seen
+    _pushing: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set when a push ends, so the push loop claims the next mirror at once.
+    pushed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.pool = ConnectorPool(self.db, self.policy.sealer, self.http)
@@ -91,14 +94,30 @@ class SyncRunner:
     # --- pushes ---------------------------------------------------------------------------
 
     async def push_due(self) -> int:
-        claimed = await mirrors.claim_due(
-            self.db, utcnow(), self.policy.concurrency, self.policy.lease
-        )
-        await asyncio.gather(*(self.push_one(c) for c in claimed))
+        """Start pushes for due mirrors, up to ``concurrency`` in flight; each runs on its own,
+        so one slow platform call never holds the others back. How many it started."""
+        free = self.policy.concurrency - len(self._pushing)
+        if free <= 0:
+            return 0  # woken again by ``pushed`` as soon as one ends
+        claimed = await mirrors.claim_due(self.db, utcnow(), free, self.policy.lease)
+        for mirror in claimed:
+            task = asyncio.create_task(self.push_one(mirror))
+            self._pushing.add(task)
+            task.add_done_callback(self._pushed)
         return len(claimed)
+
+    def _pushed(self, task: asyncio.Task[None]) -> None:
+        self._pushing.discard(task)
+        self.pushed.set()
+
+    async def drain(self) -> None:
+        """Let the pushes in flight finish (graceful shutdown)."""
+        if self._pushing:
+            await asyncio.gather(*self._pushing, return_exceptions=True)
 
     async def push_one(self, claimed: mirrors.Claimed) -> None:
         rebase = self._may_rebase(claimed)
+        journal = mirrors.MirrorJournal(self.db, claimed.id)
         try:
             live = await self.pool.get(claimed.integration_id)
             async with self.db.read() as conn:
@@ -107,16 +126,15 @@ class SyncRunner:
                 raise NotFound(f"no card {claimed.account_id}")
             target = mirrors.target_of(card, self.ledger.vault.unseal(card.code_sealed))
             if target is not None:
-                journal = mirrors.MirrorJournal(self.db, claimed.id)
                 await live.connector.push(target, claimed.state, journal, rebase=rebase)
         except Exception as exc:  # each kind of failure has its own handling below
-            await self._push_failed(claimed, exc)
+            await self._push_failed(claimed, exc, journal.outcome())
             return
         now = utcnow()
         if rebase:
             await self._rebased(claimed, now)
         self._unexplained.pop(claimed.id, None)
-        await mirrors.finish(self.db, claimed, now)
+        await mirrors.finish(self.db, claimed, now, journal.outcome())
         await self.health.success(claimed.integration_id, now)
 
     def _may_rebase(self, claimed: mirrors.Claimed) -> bool:
@@ -145,38 +163,50 @@ class SyncRunner:
                 },
             )
 
-    async def _push_failed(self, claimed: mirrors.Claimed, exc: Exception) -> None:
+    async def _push_failed(
+        self, claimed: mirrors.Claimed, exc: Exception, outcome: dict[str, Any]
+    ) -> None:
         now = utcnow()
         ceiling = self.policy.max_backoff
         if isinstance(exc, PlatformRejected):
-            await self._blocked(claimed, exc, now)
+            await self._blocked(claimed, exc, now, outcome)
         elif isinstance(exc, UnrecordedSpend):
             # Catch up on the platform's orders first; the push runs again after that.
             self._unexplained.setdefault(claimed.id, time.monotonic())
             self._poll_soon.add(claimed.integration_id)
             await mirrors.retry_later(
-                self.db, claimed, now, backoff(claimed.attempts, 1.0, 10.0), str(exc), "ok"
+                self.db,
+                claimed,
+                now,
+                backoff(claimed.attempts, 1.0, 10.0),
+                str(exc),
+                "ok",
+                outcome,
             )
         elif isinstance(exc, PlatformUnavailable):
             delay = backoff(claimed.attempts, exc.retry_after, ceiling)
             status = "ok" if exc.throttled else "failing"
-            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), status)
+            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), status, outcome)
             await self.health.failure(
                 claimed.integration_id, str(exc), now, throttled=exc.throttled
             )
         elif isinstance(exc, AuthenticationFailed):
             delay = backoff(claimed.attempts + 6, None, ceiling)
-            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing")
+            await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing", outcome)
             await self.health.failure(claimed.integration_id, str(exc), now)
         else:
             log.exception("push failed", mirror_id=claimed.id, exc_info=exc)
             delay = backoff(claimed.attempts + 2, None, ceiling)
-            await mirrors.retry_later(self.db, claimed, now, delay, repr(exc), "failing")
+            await mirrors.retry_later(self.db, claimed, now, delay, repr(exc), "failing", outcome)
 
     async def _blocked(
-        self, claimed: mirrors.Claimed, exc: PlatformRejected, now: datetime
+        self,
+        claimed: mirrors.Claimed,
+        exc: PlatformRejected,
+        now: datetime,
+        outcome: dict[str, Any],
     ) -> None:
-        await mirrors.block(self.db, claimed, now, str(exc))
+        await mirrors.block(self.db, claimed, now, str(exc), outcome)
         kind = (
             ExceptionKind.CODE_INCOMPATIBLE
             if (exc.code or "") in CODE_REFUSALS
