@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from omnigift.codes import CodePolicy, CodeVault
@@ -27,6 +28,9 @@ class Runtime:
     delivery: DeliveryPolicy
     integration_rules: IntegrationRules
     sync: SyncPolicy
+    # Set by the API when a platform notification is queued: a worker in the same process takes
+    # it at once instead of at its next poll.
+    inbound_arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

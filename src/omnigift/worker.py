@@ -115,7 +115,8 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             _loop(
                 "deliver",
                 lambda: deliver_due(runtime.db, client, runtime.delivery),
-                fast,
+                # New deliveries wake it; idle, it only looks for retries coming due.
+                fast * 5,
                 stop,
                 wake=dispatched,
             ),
@@ -124,7 +125,7 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             # coming due, events positioned by another worker).
             _loop("sync-fan-out", fan_out_step, sync_every, stop, wake=positioned),
             _loop("sync-push", sync.push_due, sync_every, stop, wake=wanted),
-            _loop("sync-inbound", sync.inbound_due, fast, stop),
+            _loop("sync-inbound", sync.inbound_due, sync_every, stop, wake=runtime.inbound_arrived),
             _loop("sync-poll", sync.poll_due, 1.0, stop),
             _loop("sync-runs", sync.runs_due, 1.0, stop),
             _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),

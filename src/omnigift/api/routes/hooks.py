@@ -44,5 +44,7 @@ async def receive(integration_id: str, request: Request, runtime: RuntimeDep) ->
         log.warning("inbound notification refused", integration_id=integration_id, why=str(exc))
         raise ApiError(401, ApiErrorCode.UNAUTHORIZED, "the signature does not verify") from None
     fresh = await inbound.store(runtime.db, integration_id, note, utcnow())
+    if fresh:
+        runtime.inbound_arrived.set()
     # A duplicate is answered 200 too: the platform must stop resending it.
     return Response(status_code=200, headers={"X-Omnigift-Duplicate": str(not fresh).lower()})
