@@ -21,6 +21,7 @@ from omnigift.api.routes import (
     hooks,
     integrations,
     operations,
+    tender,
     webhooks,
 )
 from omnigift.config import Settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         operations,
         integrations,
         hooks,
+        tender,
     )
     for module in routers:
         app.include_router(module.router)

@@ -418,3 +418,76 @@ class SyncExceptionList(BaseModel):
 
 class SyncExceptionResolve(Strict):
     resolution: str = Field(min_length=1, max_length=2000)
+
+
+class TillCall(Strict):
+    """What every tender call carries."""
+
+    terminal_id: str = Field(min_length=1, max_length=100)
+    cashier_id: str | None = Field(default=None, max_length=100)
+
+
+class BalanceInquiry(TillCall):
+    code: str = Field(min_length=1, max_length=64)
+    pin: str | None = Field(default=None, max_length=16)
+
+
+class TillTransaction(TillCall):
+    transaction_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The till's own id of this transaction: its idempotency key (a retry "
+        "answers the same) and the handle to reverse it. Unique per terminal.",
+    )
+
+
+class TenderValue(TillTransaction):
+    code: str = Field(min_length=1, max_length=64)
+    pin: str | None = Field(default=None, max_length=16)
+    amount: Money
+
+
+class TenderRedeem(TenderValue):
+    allow_partial: bool = Field(default=False, description="take min(available, amount)")
+    hold: bool = Field(
+        default=False, description="reserve the amount (split tender); capture it later"
+    )
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="when an offline till made this redemption: it is recorded whatever the "
+        "card holds now; what it can't cover becomes an offline_overdraft exception",
+    )
+
+
+class TenderCapture(TillTransaction):
+    hold_transaction_id: str = Field(min_length=1, max_length=100)
+    amount: Money | None = None
+
+
+class TenderReverse(TillCall):
+    transaction_id: str = Field(
+        min_length=1, max_length=100, description="the till transaction to undo"
+    )
+
+
+class TillCard(BaseModel):
+    id: str
+    last4: str
+    state: str
+    balance: Money
+    available: Money
+    expires_at: datetime | None
+
+
+class TenderResult(BaseModel):
+    transaction_id: str | None = None
+    type: str
+    status: str
+    amount: Money | None = None
+    gift_card: TillCard
+    activity_id: str | None = None
+    hold_id: str | None = None
+    offline: bool | None = None
+    occurred_at: datetime | None = None
+    uncovered: Money | None = None
+    reversed: str | None = None

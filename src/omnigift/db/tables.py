@@ -413,3 +413,28 @@ integration_runs = Table(
     Index("ix_integration_runs_state", "state", "created_at"),
     Index("ix_integration_runs_integration", "integration_id", "created_at"),
 )
+
+# --- Tender API: a till's own transaction ids -----------------------------------------------
+
+# One row per till transaction: its id is the idempotency key (a retry answers the same) and the
+# handle a reversal names. The reversal is kept on the same row, so a second one is a no-op.
+tender_transactions = Table(
+    "tender_transactions",
+    metadata,
+    Column("location_id", String(100), primary_key=True),
+    Column("terminal_id", String(100), primary_key=True),
+    Column("transaction_id", String(100), primary_key=True),
+    Column(
+        "kind", String(12), nullable=False
+    ),  # balance | activate | load | redeem | hold | capture
+    Column("request_hash", String(64), nullable=False),
+    Column("api_key_id", ID, nullable=False),
+    Column("account_id", ID),
+    Column("activity_id", ID),
+    Column("hold_id", ID),
+    Column("response", JSON, nullable=False),
+    Column("reversal", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("reversed_at", UTCDateTime),
+    Index("ix_tender_transactions_account", "account_id"),
+)

@@ -29,6 +29,7 @@ class ExceptionKind(StrEnum):
     REJECTED = "rejected"  # the platform refused the mirror for another reason
     DRIFT = "drift"  # the platform holds less than we know of, and no spend explains it
     UNKNOWN_CARD = "unknown_card"  # a platform spend of a card we don't mirror
+    OFFLINE_OVERDRAFT = "offline_overdraft"  # a till redeemed offline more than the card held
 
 
 async def raise_exception(
