@@ -69,3 +69,47 @@ def bigcommerce(
             currency=currency,
         ),
     )
+
+
+@sandbox_app.command("pos")
+def pos(
+    operation: str = typer.Argument(
+        ..., help="balance | activate | load | redeem | capture | reverse | catch-up"
+    ),
+    args: list[str] = typer.Argument(None, help="CODE [AMOUNT] | TRANSACTION_ID [AMOUNT]"),
+    url: str = typer.Option("http://127.0.0.1:8000", help="The Omnigift service."),
+    key: str = typer.Option(..., envvar="OMNIGIFT_TILL_KEY", help="A till key bound to a store."),
+    terminal: str = typer.Option("till-1", help="This terminal's id."),
+    cashier: str = typer.Option(None, help="The cashier's id."),
+    journal: str = typer.Option(
+        "till-journal.json", help="Where the till keeps its counter and offline queue."
+    ),
+    offline: bool = typer.Option(False, help="The till is offline: keep redemptions for later."),
+) -> None:
+    """A till: one tender operation per call, amounts in minor units (cents)."""
+    import json
+    from pathlib import Path
+
+    from omnigift_sandbox.pos.till import Declined, Till
+
+    till = Till(url, key, terminal, cashier, Path(journal), offline=offline)
+    values = list(args or [])
+    amount = int(values[1]) if len(values) > 1 else None
+    calls = {
+        "balance": lambda: till.balance(values[0]),
+        "activate": lambda: till.activate(values[0], amount or 0),
+        "load": lambda: till.load(values[0], amount or 0),
+        "redeem": lambda: till.redeem(values[0], amount or 0),
+        "capture": lambda: till.capture(values[0], amount),
+        "reverse": lambda: till.reverse(values[0]),
+        "catch-up": till.catch_up,
+    }
+    if operation not in calls:
+        raise typer.BadParameter(f"unknown operation {operation}; one of {', '.join(calls)}")
+    try:
+        typer.echo(json.dumps(calls[operation](), indent=2))
+    except Declined as declined:
+        typer.echo(json.dumps(declined.problem, indent=2), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        till.close()
