@@ -83,3 +83,39 @@ async def test_a_till_goes_offline_redeems_and_catches_up_with_the_original_time
 
 async def _is(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_the_till_simulator_runs_from_the_command_line(stack: Stack, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    issued = await issue(stack.api, stack.admin, 3000)
+    key = await stack.key("cards:lookup", "cards:redeem", channel="pos", location="store-12")
+    omnigift = str(Path(sys.executable).parent / "omnigift")
+    common = [
+        "--url",
+        stack.service.base_url,
+        "--key",
+        key["Authorization"].removeprefix("Bearer "),
+        "--terminal",
+        "T12",
+        "--journal",
+        str(tmp_path / "till.json"),
+    ]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [omnigift, "sandbox", "pos", *args, *common],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    redeemed = await asyncio.to_thread(run, "redeem", issued["code"].replace(" ", ""), "1200")
+    assert redeemed.returncode == 0, redeemed.stderr
+    assert json.loads(redeemed.stdout)["gift_card"]["balance"]["amount"] == 1800
+    declined = await asyncio.to_thread(run, "redeem", issued["code"].replace(" ", ""), "9900")
+    assert declined.returncode == 1
+    assert json.loads(declined.stderr)["code"] == "insufficient_funds"
