@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -71,8 +71,9 @@ async def _form(request: Request) -> dict[str, Any]:
         except ValueError:
             return {}
         return data if isinstance(data, dict) else {}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    # URL-encoded form fields; multipart (``curl -F``) is not parsed (no multipart library).
+    pairs = parse_qsl((await request.body()).decode("utf-8", "replace"))
+    return dict(pairs)
 
 
 def routes(sim: Simulator) -> list[Route]:
