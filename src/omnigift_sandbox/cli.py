@@ -113,3 +113,34 @@ def pos(
         raise typer.Exit(1) from None
     finally:
         till.close()
+
+
+@sandbox_app.command("lightspeed")
+def lightspeed(
+    port: int = typer.Option(8104, help="Port to listen on."),
+    host: str = HOST,
+    access_token: str = typer.Option("ls_sandbox", help="Bearer token it accepts."),
+    refresh_token: str = typer.Option("ls_refresh_sandbox", help="Refresh token it accepts."),
+    client_id: str = typer.Option("sandbox-client", help="OAuth client id."),
+    client_secret: str = typer.Option("sandbox-secret", help="OAuth client secret."),
+    account_id: int = typer.Option(12345, help="The {accountID} in every API path."),
+) -> None:
+    """A Lightspeed R-Series account: gift card credit accounts, sales, a till at /__sim/."""
+    from omnigift_sandbox.lightspeed.app import serve
+    from omnigift_sandbox.lightspeed.config import LightspeedConfig
+
+    typer.echo(
+        f"Lightspeed R-Series simulator on http://{host}:{port}/API/V3/Account/{account_id} "
+        "(OAuth: /auth/oauth/token; control plane: /__sim/)"
+    )
+    serve(
+        host,
+        port,
+        LightspeedConfig(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            account_id=account_id,
+        ),
+    )
