@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from omnigift.config import Settings
-from tests.support.stack import Platform, Stack, start_bigcommerce, start_shopify, start_stack
+from tests.support.stack import (
+    Platform,
+    Stack,
+    start_bigcommerce,
+    start_lightspeed,
+    start_shopify,
+    start_stack,
+)
 
 
 @pytest.fixture
@@ -29,6 +36,14 @@ async def shopify() -> AsyncIterator[Platform]:
 @pytest.fixture
 async def bigcommerce() -> AsyncIterator[Platform]:
     platform = await asyncio.to_thread(start_bigcommerce)
+    yield platform
+    await platform.http.aclose()
+    await asyncio.to_thread(platform.server.stop)
+
+
+@pytest.fixture
+async def lightspeed() -> AsyncIterator[Platform]:
+    platform = await asyncio.to_thread(start_lightspeed)
     yield platform
     await platform.http.aclose()
     await asyncio.to_thread(platform.server.stop)

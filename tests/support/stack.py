@@ -19,6 +19,8 @@ from omnigift.keys import create_key
 from omnigift.runtime import Runtime
 from omnigift_sandbox.bigcommerce.app import create_app as bigcommerce_app
 from omnigift_sandbox.bigcommerce.config import BigCommerceConfig
+from omnigift_sandbox.lightspeed.app import create_app as lightspeed_app
+from omnigift_sandbox.lightspeed.config import LightspeedConfig
 from omnigift_sandbox.loopback import LoopbackServer
 from omnigift_sandbox.shopify.app import create_app as shopify_app
 from omnigift_sandbox.shopify.config import ShopifyConfig
@@ -27,6 +29,8 @@ SHOPIFY_TOKEN = "shpat_test_token"
 SHOPIFY_SECRET = "shopify-app-secret"
 BC_TOKEN = "bc-test-token"
 BC_SECRET = "bc-client-secret"
+LIGHTSPEED_TOKEN = "ls-test-token"
+LIGHTSPEED_ACCOUNT = 12345
 
 
 def free_port() -> int:
@@ -81,11 +85,11 @@ class Stack:
         return {"Authorization": f"Bearer {secret}"}
 
     async def connect(self, platform: str, base_url: str, **settings: Any) -> dict[str, Any]:
-        credentials = (
-            {"access_token": SHOPIFY_TOKEN, "client_secret": SHOPIFY_SECRET}
-            if platform == "shopify"
-            else {"access_token": BC_TOKEN, "client_secret": BC_SECRET}
-        )
+        credentials = {
+            "shopify": {"access_token": SHOPIFY_TOKEN, "client_secret": SHOPIFY_SECRET},
+            "bigcommerce": {"access_token": BC_TOKEN, "client_secret": BC_SECRET},
+            "lightspeed": {"access_token": LIGHTSPEED_TOKEN},
+        }[platform]
         response = await self.api.post(
             "/v1/integrations",
             json={
@@ -127,6 +131,20 @@ def start_shopify(**overrides: Any) -> Platform:
     )
     server = LoopbackServer(shopify_app(config)).start()
     return Platform(server, httpx.AsyncClient(base_url=server.base_url, timeout=30))
+
+
+def start_lightspeed(**overrides: Any) -> Platform:
+    """A Lightspeed account whose leaky bucket is roomy unless a test asks otherwise."""
+    settings = {"bucket_size": 100000.0, "drip_rate": 1000.0, "burst_limit": 100000, **overrides}
+    config = LightspeedConfig(
+        access_token=LIGHTSPEED_TOKEN, account_id=LIGHTSPEED_ACCOUNT, **settings
+    )
+    server = LoopbackServer(lightspeed_app(config)).start()
+    return Platform(server, httpx.AsyncClient(base_url=server.base_url, timeout=30))
+
+
+def lightspeed_api(platform: Platform) -> str:
+    return f"{platform.server.base_url}/API/V3/Account/{LIGHTSPEED_ACCOUNT}"
 
 
 def start_bigcommerce(**overrides: Any) -> Platform:

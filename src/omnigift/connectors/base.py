@@ -130,6 +130,9 @@ class PlatformSpend:
     occurred_at: datetime | None = None
     parent_reference: str | None = None  # a refund: the spend it reverses
     order: dict[str, Any] = field(default_factory=dict)
+    # With a negative amount: value put back by a refund, or new value a customer paid for
+    # (a load at a till that keeps its own gift card accounts).
+    loaded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,14 @@ def _bigcommerce(
     return BigCommerceConnector(base_url, credentials, settings, http)
 
 
+def _lightspeed(
+    base_url: str, credentials: dict[str, str], settings: dict[str, Any], http: httpx.AsyncClient
+) -> Connector:
+    from omnigift.connectors.lightspeed.connector import LightspeedConnector
+
+    return LightspeedConnector(base_url, credentials, settings, http)
+
+
 PLATFORMS: dict[str, Platform] = {
     "shopify": Platform(
         "shopify",
@@ -50,5 +58,8 @@ PLATFORMS: dict[str, Platform] = {
     ),
     "bigcommerce": Platform(
         "bigcommerce", ("access_token", "client_secret"), _bigcommerce, max_code_length=20
+    ),
+    "lightspeed": Platform(
+        "lightspeed", ("access_token",), _lightspeed, max_code_length=32, min_code_length=8
     ),
 }

@@ -127,11 +127,11 @@ class LedgerSink:
                 )
             ).scalar()
         request = ActivityRequest(
-            type=ActivityType.REFUND,
+            type=ActivityType.LOAD if spend.loaded else ActivityType.REFUND,
             amount=-spend.amount,
             currency=spend.currency,
             reference=self._reference(spend),
-            redeem_activity_id=parent,
+            redeem_activity_id=None if spend.loaded else parent,
         )
         _, activity_id, refusal = await self._apply(conn, account_id, request, now)
         if refusal is not None:

@@ -41,6 +41,9 @@ class IntegrationSettings(BaseModel):
     physical_gift_card_skus: list[str] = Field(default_factory=list)
     currency: str = "USD"
     poll_interval_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    # Platform-specific: Lightspeed's register_id, shop_id, employee_id,
+    # gift_card_payment_type_id and balancing_payment_type_id (looked up when absent).
+    platform_options: dict[str, Any] = Field(default_factory=dict)
     reconcile_interval_minutes: float = Field(default=60.0, ge=1.0)
 
 

@@ -1,0 +1,287 @@
+"""The Lightspeed R-Series connector: our cards mirrored as gift card credit accounts; till
+spends, loads and gift cards sold in Lightspeed taken in by polling (it has no webhooks).
+
+A credit account's balance changes only through a sale with a gift card payment (integrations.md
+3.2), and a funded card's balance is *negative* there (-100 for $100). So a push writes a sale:
+a gift card payment of ``-delta`` (negative loads, positive spends) balanced by a payment of the
+balancing type, with our write id in ``referenceNumber`` (``referenceNumberSource: omnigift``).
+Lightspeed enforces no uniqueness on it (3.2 [U]), so after an ambiguous failure the connector
+searches sales by that reference before writing anything else. Polling skips our own sales.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from omnigift.connectors.base import (
+    BadSignature,
+    CardTarget,
+    Journal,
+    MirrorState,
+    Notification,
+    PlatformCard,
+    PlatformRejected,
+    PlatformSpend,
+    Sink,
+    UnrecordedSpend,
+)
+from omnigift.connectors.lightspeed.client import LightspeedClient, items
+from omnigift.ids import new_id
+from omnigift.money import decimal_string, minor_units
+
+SOURCE = "omnigift"
+FIRST_POLL_WINDOW = timedelta(minutes=10)
+INSUFFICIENT = "insufficient"
+
+
+class LightspeedConnector:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: dict[str, str],
+        settings: dict[str, Any],
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.client = LightspeedClient(base_url, credentials["access_token"], http)
+        self.settings = settings
+        self.currency = str(settings.get("currency", "USD"))
+        options = settings.get("platform_options") or {}
+        self.register_id = str(options.get("register_id", 1))
+        self.shop_id = str(options.get("shop_id", 1))
+        self.employee_id = str(options.get("employee_id", 1))
+        self._gift_type: str | None = options.get("gift_card_payment_type_id")
+        self._balancing_type: str | None = options.get("balancing_payment_type_id")
+
+    async def check(self) -> None:
+        await self._payment_types()
+
+    async def subscribe(self, callback_url: str) -> None:
+        return None  # R-Series has no webhooks: ``poll`` does the work
+
+    def verify(self, headers: dict[str, str], body: bytes) -> Notification:
+        raise BadSignature("Lightspeed R-Series sends no notifications")
+
+    async def process(self, notification: Notification, sink: Sink) -> None:
+        return None
+
+    async def _payment_types(self) -> tuple[str, str]:
+        """The gift card payment type, and the one that balances our sync sales (looked up,
+        not hard-coded: integrations.md 3.2)."""
+        if self._gift_type is None or self._balancing_type is None:
+            listed = await self.client.call("GET", "PaymentType.json") or {}
+            kinds = {t.get("type"): str(t["paymentTypeID"]) for t in items(listed, "PaymentType")}
+            self._gift_type = self._gift_type or kinds.get("gift card")
+            self._balancing_type = self._balancing_type or kinds.get("cash")
+        if not (self._gift_type and self._balancing_type):
+            raise PlatformRejected("Lightspeed has no gift card (or cash) payment type")
+        return self._gift_type, self._balancing_type
+
+    # --- spends in -------------------------------------------------------------------------
+
+    async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
+        """Sales changed since the cursor; their gift card payments, once each."""
+        gift_type, _ = await self._payment_types()
+        since = _parse_time(cursor.get("since")) or (datetime.now(UTC) - FIRST_POLL_WINDOW)
+        newest = since
+        path: str | None = "Sale.json"
+        params: dict[str, Any] | None = {
+            "timeStamp": f">=,{since.isoformat()}",
+            "sort": "timeStamp",
+            "load_relations": '["SalePayments"]',
+            "limit": 100,
+        }
+        while path:
+            page = await self.client.call("GET", path, params=params) or {}
+            for sale in items(page, "Sale"):
+                await self._take_in(sale, gift_type, sink)
+                newest = max(newest, _parse_time(sale.get("timeStamp")) or newest)
+            path = (page.get("@attributes") or {}).get("next") or None
+            params = None
+        return {"since": newest.isoformat()}
+
+    async def _take_in(self, sale: dict[str, Any], gift_type: str, sink: Sink) -> None:
+        if sale.get("referenceNumberSource") == SOURCE:
+            return  # one of our own sync sales
+        if sale.get("completed") != "true" or sale.get("voided") == "true":
+            return
+        for payment in items(sale.get("SalePayments"), "SalePayment"):
+            account = str(payment.get("creditAccountID") or "0")
+            if payment.get("paymentTypeID") != gift_type or account == "0":
+                continue
+            if payment.get("archived") == "true":
+                continue
+            amount = minor_units(payment["amount"], self.currency)
+            if amount < 0 and await self._sold_here(account, sink):
+                continue  # a gift card sold in Lightspeed: it entered the ledger with its value
+            await sink.spend(
+                PlatformSpend(
+                    external_card_id=account,
+                    amount=amount,
+                    currency=self.currency,
+                    reference=f"payment:{payment['salePaymentID']}",
+                    occurred_at=_parse_time(sale.get("completeTime") or sale.get("timeStamp")),
+                    order={"id": str(sale["saleID"]), "ticket": sale.get("ticketNumber")},
+                    loaded=amount < 0,
+                )
+            )
+
+    async def _sold_here(self, account_id: str, sink: Sink) -> bool:
+        """A load of a card we don't know yet is a gift card sold in Lightspeed."""
+        card = await self.read(account_id)
+        return card is not None and await sink.native_card(card)
+
+    # --- mirror out ------------------------------------------------------------------------
+
+    async def push(
+        self, target: CardTarget, mirror: MirrorState, journal: Journal, *, rebase: bool = False
+    ) -> None:
+        state = mirror
+        if state.pending_write:
+            state = await self._settle(state, journal)
+        if state.external_id is None:
+            if target.state != "active" or target.balance <= 0:
+                return
+            state = await self._create(target, journal)
+        known = state.known_balance or 0
+        if rebase:
+            card = await self.read(str(state.external_id))
+            if card is not None and card.balance != known:
+                await journal.applied(balance_delta=card.balance - known)
+                known = card.balance
+        delta = target.balance - known
+        if delta:
+            await self._move(str(state.external_id), delta, target.currency, journal)
+        if target.state == "deactivated" and state.known_state != "deactivated":
+            await self.client.call("DELETE", f"CreditAccount/{state.external_id}.json")
+            await journal.applied(state="deactivated")
+
+    async def _create(self, target: CardTarget, journal: Journal) -> MirrorState:
+        if not 8 <= len(target.code) <= 32:
+            raise PlatformRejected("Lightspeed gift card codes are 8 to 32 characters", "TOO_SHORT")
+        await journal.intend({"op": "create"})
+        created = await self.client.call(
+            "POST",
+            "CreditAccount.json",
+            body={
+                "name": f"Gift card {target.code[-4:]}",
+                "code": target.code,
+                "giftCard": "true",
+                "description": target.note or f"omnigift:{target.account_id}",
+            },
+        )
+        account = items(created, "CreditAccount")
+        if not account:
+            raise PlatformRejected("Lightspeed did not create the credit account")
+        external_id = str(account[0]["creditAccountID"])
+        await journal.created(external_id, 0, "active", None)
+        return MirrorState(external_id, 0, "active", None, None)
+
+    async def _move(self, account_id: str, delta: int, currency: str, journal: Journal) -> None:
+        gift_type, balancing = await self._payment_types()
+        reference = new_id("wr")
+        await journal.intend({"op": "sale", "reference": reference, "delta": delta})
+        try:
+            await self.client.call(
+                "POST",
+                "Sale.json",
+                body={
+                    "completed": "true",
+                    "employeeID": self.employee_id,
+                    "registerID": self.register_id,
+                    "shopID": self.shop_id,
+                    "referenceNumber": reference,
+                    "referenceNumberSource": SOURCE,
+                    "SalePayments": {
+                        "SalePayment": [
+                            {
+                                # Negative loads the card, positive spends it (3.2).
+                                "amount": decimal_string(-delta, currency),
+                                "creditAccountID": account_id,
+                                "paymentTypeID": gift_type,
+                            },
+                            {"amount": decimal_string(delta, currency), "paymentTypeID": balancing},
+                        ]
+                    },
+                },
+            )
+        except PlatformRejected as refused:
+            await journal.abandoned()
+            if INSUFFICIENT in str(refused).lower():
+                raise UnrecordedSpend(
+                    "Lightspeed holds less than we know of: a till spend not yet taken in"
+                ) from refused
+            raise
+        await journal.applied(balance_delta=delta)
+
+    async def _settle(self, state: MirrorState, journal: Journal) -> MirrorState:
+        """A write's answer was lost: did the sale (or the account) get made?"""
+        pending = state.pending_write or {}
+        if pending.get("op") == "sale":
+            found = await self.client.call(
+                "GET", "Sale.json", params={"referenceNumber": pending["reference"]}
+            )
+            if items(found, "Sale"):
+                delta = int(pending.get("delta", 0))
+                await journal.applied(balance_delta=delta)
+                return MirrorState(
+                    state.external_id,
+                    (state.known_balance or 0) + delta,
+                    state.known_state,
+                    state.known_expires_on,
+                    None,
+                )
+        # A lost create is looked for by the next push's create failing on the taken code; the
+        # account is then found by its code.
+        await journal.abandoned()
+        return MirrorState(
+            state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
+        )
+
+    # --- reading cards ---------------------------------------------------------------------
+
+    async def read(self, external_id: str) -> PlatformCard | None:
+        found = await self.client.call("GET", f"CreditAccount/{external_id}.json")
+        accounts = items(found, "CreditAccount")
+        return self._card(accounts[0]) if accounts else None
+
+    async def list_cards(self, cursor: str | None) -> tuple[list[PlatformCard], str | None]:
+        page = (
+            await self.client.call(
+                "GET",
+                cursor or "CreditAccount.json",
+                params=None if cursor else {"giftCard": "true", "limit": 100},
+            )
+            or {}
+        )
+        cards = [self._card(a) for a in items(page, "CreditAccount")]
+        return cards, ((page.get("@attributes") or {}).get("next") or None)
+
+    def _card(self, account: dict[str, Any]) -> PlatformCard:
+        code = str(account.get("code") or "")
+        known = code and not code.startswith("*")  # masked without the unmasking scope
+        return PlatformCard(
+            external_id=str(account["creditAccountID"]),
+            # A funded card's balance is negative in Lightspeed (integrations.md 3.2).
+            balance=-minor_units(account.get("balance") or "0", self.currency),
+            currency=self.currency,
+            enabled=account.get("archived") != "true",
+            expires_on=None,
+            code=code if known else None,
+            last_characters=code[-4:] or None,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,165 @@
+"""Lightspeed Retail (R-Series), end to end over real HTTP against its simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from tests.factories import act, card, issue
+from tests.support.stack import Platform, Stack, eventually, lightspeed_api
+
+
+async def in_lightspeed(lightspeed: Platform, code: str) -> dict[str, Any] | None:
+    state = await lightspeed.state()
+    for account in state["credit_accounts"]:
+        if account["code"] == code.replace(" ", ""):
+            return dict(account)
+    return None
+
+
+def spendable(account: dict[str, Any]) -> int:
+    return int(Decimal(str(account["spendable"])) * 100)
+
+
+async def spendable_of(lightspeed: Platform, code: str) -> int | None:
+    account = await in_lightspeed(lightspeed, code)
+    return spendable(account) if account else None
+
+
+async def connect(stack: Stack, lightspeed: Platform, **settings: Any) -> dict[str, Any]:
+    return await stack.connect(
+        "lightspeed", lightspeed_api(lightspeed), poll_interval_seconds=1, **settings
+    )
+
+
+async def test_a_ledger_card_appears_in_lightspeed_and_follows_every_activity(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    await connect(stack, lightspeed)
+    issued = await issue(stack.api, stack.admin, 5000)
+    code = issued["code"]
+
+    await eventually(lambda: _is(spendable_of(lightspeed, code), 5000))
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 1250)).status_code == 201
+    await eventually(lambda: _is(spendable_of(lightspeed, code), 3750))
+    # Lightspeed keeps a funded card's balance negative (integrations.md 3.2).
+    account = await in_lightspeed(lightspeed, code)
+    assert account is not None and Decimal(str(account["balance"])) == Decimal("-37.50")
+
+
+async def test_a_till_spend_in_lightspeed_becomes_a_redeem_keyed_by_the_payment(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    integration = await connect(stack, lightspeed)
+    issued = await issue(stack.api, stack.admin, 5000)
+    await eventually(lambda: _is(spendable_of(lightspeed, issued["code"]), 5000))
+
+    sale = await lightspeed.sim(
+        "POST",
+        "sale",
+        {
+            "lines": [{"description": "Candle", "price": "18.00", "quantity": 1}],
+            "gift_card_code": issued["code"].replace(" ", ""),
+            "gift_card_amount": "18.00",
+        },
+    )
+
+    async def redeemed() -> dict[str, Any] | None:
+        history = await stack.api.get(
+            f"/v1/gift-cards/{issued['id']}/activities", headers=stack.admin
+        )
+        found = [a for a in history.json()["data"] if a["type"] == "redeem"]
+        return found[0] if found else None
+
+    activity = await eventually(redeemed)
+    assert activity["amount"]["amount"] == 1800
+    assert activity["origin"]["integration_id"] == integration["id"]
+    assert activity["reference"]["transaction_id"] == f"payment:{sale['gift_card_payment_ids'][0]}"
+    assert (await card(stack.api, stack.admin, issued["id"]))["balance"]["amount"] == 3200
+    await asyncio.sleep(1.5)  # a later poll changes nothing
+    history = await stack.api.get(f"/v1/gift-cards/{issued['id']}/activities", headers=stack.admin)
+    assert [a["type"] for a in history.json()["data"]] == ["issue", "redeem"]
+    assert await spendable_of(lightspeed, issued["code"]) == 3200
+
+
+async def test_a_gift_card_sold_in_lightspeed_becomes_a_card_in_the_ledger(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    integration = await connect(stack, lightspeed)
+    sold = await lightspeed.sim(
+        "POST",
+        "sale",
+        {"lines": [], "sell_gift_card": {"code": "7700123456789", "amount": "40.00"}},
+    )
+    assert sold["sold_gift_card"]
+
+    async def in_ledger() -> dict[str, Any] | None:
+        cards = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return cards[0] if cards else None
+
+    found = await eventually(in_ledger)
+    assert found["balance"]["amount"] == 4000
+    assert found["issued_via"]["integration_id"] == integration["id"]
+    till = await stack.key("cards:lookup", channel="pos")
+    scanned = await stack.api.post(
+        "/v1/gift-cards/lookup", json={"code": "7700123456789"}, headers=till
+    )
+    assert scanned.status_code == 200 and scanned.json()["id"] == found["id"]
+
+
+async def test_a_lightspeed_spend_and_a_web_spend_at_once_are_both_recorded(
+    stack: Stack, lightspeed: Platform, shopify: Platform
+) -> None:
+    await connect(stack, lightspeed)
+    await stack.connect("shopify", shopify.server.base_url)
+    issued = await issue(stack.api, stack.admin, 3000)
+    code = issued["code"].replace(" ", "")
+    await eventually(lambda: _is(spendable_of(lightspeed, code), 3000))
+
+    async def on_shopify() -> bool:
+        return any(c["code"] == code for c in (await shopify.state())["gift_cards"])
+
+    await eventually(on_shopify)
+
+    # The same $30 card spent $20 in the shop and $20 online at the same moment.
+    await asyncio.gather(
+        lightspeed.sim(
+            "POST",
+            "sale",
+            {
+                "lines": [{"description": "Mug", "price": "20.00", "quantity": 1}],
+                "gift_card_code": code,
+                "gift_card_amount": "20.00",
+            },
+        ),
+        shopify.sim(
+            "POST",
+            "checkout",
+            {
+                "email": "a@example.com",
+                "gift_card_codes": [code],
+                "line_items": [{"title": "Hat", "price": "20.00", "quantity": 1}],
+            },
+        ),
+    )
+
+    async def both_taken() -> list[dict[str, Any]] | None:
+        history = await stack.api.get(
+            f"/v1/gift-cards/{issued['id']}/activities", headers=stack.admin
+        )
+        redeems = [a for a in history.json()["data"] if a["type"] == "redeem"]
+        listed = await stack.api.get(
+            "/v1/sync-exceptions", params={"gift_card_id": issued["id"]}, headers=stack.admin
+        )
+        exceptions = listed.json()["data"]
+        return (redeems, exceptions) if len(redeems) == 2 and exceptions else None
+
+    redeems, exceptions = await eventually(both_taken, timeout=15)
+    assert sorted(a["amount"]["amount"] for a in redeems) == [1000, 2000]
+    assert [(e["kind"], e["amount"]["amount"]) for e in exceptions] == [("overdraft", 1000)]
+    assert (await card(stack.api, stack.admin, issued["id"]))["balance"]["amount"] == 0
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
