@@ -83,7 +83,8 @@ class Receiver:
         with self.lock:
             for event in self.arrivals:
                 card = (event["data"].get("gift_card") or {}).get("id") or (
-                    event["data"].get("hold") or {}).get("gift_card_id")
+                    event["data"].get("hold") or {}
+                ).get("gift_card_id")
                 if card:
                     seen.setdefault(card, []).append(event["sequence"])
         return seen
