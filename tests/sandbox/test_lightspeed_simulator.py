@@ -464,13 +464,25 @@ def test_the_bucket_fills_then_answers_429_with_retry_after_until_it_drains(
     assert limited.api.get("/CreditAccount.json").status_code == 200
 
 
-def test_the_burst_limiter_blocks_a_21st_request_in_one_second(limited: Sim) -> None:
-    answers = [limited.api.get("/Shop.json") for _ in range(40)]
-    blocked = [a for a in answers if a.status_code == 429]
-    assert blocked, "40 quick requests should cross 20 in some second"
-    assert blocked[0].headers["x-ls-api-ratelimit-type"] == "api-burst-limiter"
-    assert blocked[0].headers["retry-after"] == "1"
-    assert blocked[0].json()["message"] == "burst rate limit exceeded"
+def test_the_burst_limiter_blocks_past_20_requests_in_one_second() -> None:
+    server, _ = start(burst_limit=20)  # a roomy bucket: only the burst limiter can block
+    try:
+        api = httpx.Client(
+            base_url=server.base_url + API, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        blocked = None
+        for _ in range(400):
+            answer = api.get("/Shop.json")
+            if answer.status_code == 429:
+                blocked = answer
+                break
+        assert blocked is not None, "quick requests should cross 20 in some second"
+        assert blocked.headers["x-ls-api-ratelimit-type"] == "api-burst-limiter"
+        assert blocked.headers["retry-after"] == "1"
+        assert blocked.headers["x-ls-api-burst-level"] == "21/20"
+        assert blocked.json()["message"] == "burst rate limit exceeded"
+    finally:
+        server.stop()
 
 
 # --- faults (section 0, 3.4) -----------------------------------------------------------------
@@ -584,3 +596,15 @@ def test_the_state_dump_shows_every_card_and_sale(sim: Sim) -> None:
     assert all("SalePayments" in s for s in state["sales"])
     assert state["bucket"]["size"] == 100000.0
     assert state["faults"] == []
+
+
+def test_an_oauth_fault_hits_the_token_endpoint_only(sim: Sim) -> None:
+    sim.fault(target="oauth", kind="status", status=502)
+    form = {
+        "client_id": sim.config.client_id,
+        "grant_type": "refresh_token",
+        "refresh_token": sim.config.refresh_token,
+    }
+    assert sim.api.get("/Sale.json").status_code == 200
+    assert sim.raw.post("/auth/oauth/token", data=form).status_code == 502
+    assert sim.raw.post("/auth/oauth/token", data=form).status_code == 200

@@ -8,6 +8,7 @@ the API; the simulator serves both paths on one host.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -97,9 +98,14 @@ def routes(sim: Simulator) -> list[Route]:
 
     async def token(request: Request) -> Response:
         fault = sim.faults.take("oauth", "oauth", "POST")
-        if fault is not None and fault.kind in ("status", "down", "throttle"):
-            status = {"status": fault.status, "down": 503, "throttle": 429}[fault.kind]
-            return api_error(status)
+        if fault is not None and fault.kind in ("status", "down"):
+            return api_error(fault.status if fault.kind == "status" else 503)
+        if fault is not None and fault.kind == "throttle":
+            throttled = api_error(429, "Too many token requests.")
+            throttled.headers["Retry-After"] = str(max(1, round(fault.seconds)))
+            return throttled
+        if fault is not None and fault.kind == "latency":
+            await asyncio.sleep(fault.seconds)
         form = await _form(request)
         if form.get("client_id") != sim.config.client_id or (
             "client_secret" in form and form["client_secret"] != sim.config.client_secret
