@@ -289,6 +289,27 @@ async def test_staff_attach_a_physical_serial_to_a_card_whose_code_is_unknown(
     assert other.status_code == 409 and other.json()["code"] == "invalid_state"
 
 
+async def test_a_new_integration_first_syncs_history_both_ways(
+    stack: Stack, shopify: Platform
+) -> None:
+    before = await issue(stack.api, stack.admin, 1500)  # in the ledger before the store
+    await shopify.sim("POST", "gift_cards", {"initial_value": "12.00"})  # in the store before us
+
+    integration = await stack.connect("shopify", shopify.server.base_url, pull_cards=True)
+
+    runs = (
+        await stack.api.get(f"/v1/integrations/{integration['id']}/runs", headers=stack.admin)
+    ).json()["data"]
+    assert sorted(r["kind"] for r in runs) == ["export", "import"]
+    for run in runs:
+        assert (await eventually(lambda r=run: _finished_run(stack, integration["id"], r["id"])))[
+            "state"
+        ] == "done"
+    assert await eventually(lambda: balance_on_shopify(shopify, before["code"])) == 1500
+    cards = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+    assert sorted(c["balance"]["amount"] for c in cards) == [1200, 1500]
+
+
 async def test_a_card_made_in_shopify_admin_enters_the_ledger_when_pulling(
     stack: Stack, shopify: Platform
 ) -> None:

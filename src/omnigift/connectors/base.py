@@ -68,6 +68,7 @@ class CardTarget:
     customer_email: str | None = None
     recipient_name: str | None = None
     note: str | None = None
+    shipping_name: str | None = None  # of the online order that sold the card (seed 002)
 
 
 @dataclass(frozen=True, slots=True)

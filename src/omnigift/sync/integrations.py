@@ -39,6 +39,9 @@ class IntegrationSettings(BaseModel):
     # cards are active at once; physical ones wait for fulfilment (the order lifecycle).
     gift_card_skus: list[str] = Field(default_factory=list)
     physical_gift_card_skus: list[str] = Field(default_factory=list)
+    # On creation: export every existing card (push_cards) and import every platform card
+    # (pull_cards), each a run with a report of the codes the other side can't take.
+    historical_sync: bool = True
     currency: str = "USD"
     poll_interval_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     # Platform-specific: Lightspeed's register_id, shop_id, employee_id,

@@ -62,7 +62,9 @@ async def create(
     body: IntegrationCreate, request: Request, runtime: RuntimeDep, principal: Manager
 ) -> Response:
     """Credentials are sealed at rest and never returned. The platform is checked at once and
-    (with OMNIGIFT_PUBLIC_URL set) its notifications are registered to this service."""
+    (with OMNIGIFT_PUBLIC_URL set) its notifications are registered to this service. With
+    `historical_sync` (default) the first runs export every existing card and, with
+    `pull_cards`, import every platform card (`GET .../runs`)."""
     async with runtime.db.transaction() as conn:
         view = await integrations.create_integration(
             conn,
@@ -75,6 +77,12 @@ async def create(
             settings=body.settings,
         )
     await _connect(request, runtime, view["id"])
+    settings = view["settings"]
+    if settings["historical_sync"]:
+        async with runtime.db.transaction() as conn:
+            for wanted, kind in (("push_cards", RunKind.EXPORT), ("pull_cards", RunKind.IMPORT)):
+                if settings[wanted]:
+                    await runs.start_run(conn, view["id"], kind, utcnow())
     async with runtime.db.read() as conn:
         return json_response(await integrations.get_integration(conn, view["id"]), 201)
 

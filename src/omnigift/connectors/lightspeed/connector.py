@@ -11,6 +11,7 @@ searches sales by that reference before writing anything else. Polling skips our
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,17 +160,20 @@ class LightspeedConnector:
             await journal.applied(state="deactivated")
 
     async def _create(self, target: CardTarget, journal: Journal) -> MirrorState:
-        if not 8 <= len(target.code) <= 32:
+        code = self._serial_for(target)
+        if not 8 <= len(code) <= 32:
             raise PlatformRejected("Lightspeed gift card codes are 8 to 32 characters", "TOO_SHORT")
         await journal.intend({"op": "create"})
         created = await self.client.call(
             "POST",
             "CreditAccount.json",
             body={
-                "name": f"Gift card {target.code[-4:]}",
-                "code": target.code,
+                # Seed 002: the online order's shipping name on the POS card, and the last 4 of
+                # the online code in its note, so staff can match the two.
+                "name": target.shipping_name or f"Gift card {target.code[-4:]}",
+                "code": code,
                 "giftCard": "true",
-                "description": target.note or f"omnigift:{target.account_id}",
+                "description": f"online code ends {target.code[-4:]}",
             },
         )
         account = items(created, "CreditAccount")
@@ -178,6 +182,15 @@ class LightspeedConnector:
         external_id = str(account[0]["creditAccountID"])
         await journal.created(external_id, 0, "active", None)
         return MirrorState(external_id, 0, "active", None, None)
+
+    def _serial_for(self, target: CardTarget) -> str:
+        """The card's code, or with ``serial_prefix`` (seed 002) a POS serial: the 4-digit
+        prefix and 12 digits derived from the card (stable, so a retried create finds it)."""
+        prefix = self.settings.get("serial_prefix")
+        if not prefix:
+            return target.code
+        digest = hashlib.sha256(f"{target.account_id}:{target.code}".encode()).hexdigest()
+        return str(prefix) + str(int(digest, 16))[-12:].rjust(12, "0")
 
     async def _move(self, account_id: str, delta: int, currency: str, journal: Journal) -> None:
         gift_type, balancing = await self._payment_types()
