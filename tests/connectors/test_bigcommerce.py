@@ -426,10 +426,7 @@ async def test_native_certificates_are_imported_and_codes_the_ledger_cant_take_a
         "POST", "gift_certificates", {"amount": "40", "code": "SPRING2024GIFT"}
     )
     short = await bigcommerce.sim("POST", "gift_certificates", {"amount": "10", "code": "AB12"})
-    # Without the automatic first runs, so this test's run is the one that imports.
-    integration = await stack.connect(
-        "bigcommerce", store(bigcommerce), pull_cards=True, historical_sync=False
-    )
+    integration = await stack.connect("bigcommerce", store(bigcommerce), pull_cards=True)
 
     started = await stack.api.post(
         f"/v1/integrations/{integration['id']}/import", headers=stack.admin

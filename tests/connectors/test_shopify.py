@@ -295,7 +295,9 @@ async def test_a_new_integration_first_syncs_history_both_ways(
     before = await issue(stack.api, stack.admin, 1500)  # in the ledger before the store
     await shopify.sim("POST", "gift_cards", {"initial_value": "12.00"})  # in the store before us
 
-    integration = await stack.connect("shopify", shopify.server.base_url, pull_cards=True)
+    integration = await stack.connect(
+        "shopify", shopify.server.base_url, pull_cards=True, historical_sync=True
+    )
 
     runs = (
         await stack.api.get(f"/v1/integrations/{integration['id']}/runs", headers=stack.admin)

@@ -18,25 +18,23 @@ import httpx
 import structlog
 from sqlalchemy import select, update
 
-from omnigift import codes
 from omnigift.clock import utcnow
 from omnigift.connectors.base import (
     AuthenticationFailed,
-    PlatformCard,
     PlatformRejected,
     PlatformUnavailable,
     UnrecordedSpend,
 )
 from omnigift.connectors.registry import PLATFORMS
 from omnigift.db.engine import Database
-from omnigift.db.tables import gift_cards, integrations
+from omnigift.db.tables import integrations
 from omnigift.events.catalogue import EventType
 from omnigift.events.outbox import PendingEvent, record
-from omnigift.ledger.errors import LedgerError, NotFound
+from omnigift.ledger.errors import NotFound
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import find_card
 from omnigift.sealing import Sealer
-from omnigift.sync import inbound, mirrors, reconciliation, runs
+from omnigift.sync import history, inbound, mirrors, reconciliation, runs
 from omnigift.sync.connections import ConnectorPool, Live
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.health import HealthTracker
@@ -330,10 +328,16 @@ class SyncRunner:
         return 1
 
     async def _execute(self, kind: RunKind, live: Live, run_id: str) -> dict[str, Any]:
+        async def progress(done: int) -> None:
+            await runs.progress(self.db, run_id, done, None, utcnow(), self.policy.lease)
+
         if kind is RunKind.IMPORT:
-            return await self._import(live, run_id)
+            return await history.import_cards(
+                live.connector, self.sink(live), self.ledger, progress
+            )
         if kind is RunKind.EXPORT:
-            return await self._export(live, run_id)
+            platform = PLATFORMS[live.platform]
+            return await history.export_cards(self.db, self.ledger, platform, live.id, progress)
         if kind is RunKind.REPAIR:
             await self.poll_one(live)  # take in unrecorded spends before anything is re-based
         comparison = await reconciliation.compare(self.db, live.connector, live.id, self.ledger)
@@ -360,87 +364,6 @@ class SyncRunner:
                 )
         return report
 
-    async def _import(self, live: Live, run_id: str) -> dict[str, Any]:
-        """Every platform card into the ledger; the ones the ledger can't take are reported."""
-        sink = self.sink(live)
-        imported, existing, refused = 0, 0, []
-        cursor: str | None = None
-        seen = 0
-        while True:
-            cards, cursor = await live.connector.list_cards(cursor)
-            for card in cards:
-                reason = self._refusal(card)
-                if reason is None:
-                    try:
-                        if await sink.native_card(card):
-                            imported += 1
-                        else:
-                            existing += 1
-                        continue
-                    except LedgerError as exc:
-                        reason = str(exc)
-                refused.append({"external_id": card.external_id, "reason": reason})
-            seen += len(cards)
-            await runs.progress(self.db, run_id, seen, None, utcnow(), self.policy.lease)
-            if cursor is None:
-                break
-        return {
-            "seen": seen,
-            "imported": imported,
-            "already_in_ledger": existing,
-            "refused": refused,
-        }
-
-    def _refusal(self, card: PlatformCard) -> str | None:
-        if card.code is None:
-            return None  # imported with code_known false
-        try:
-            self.ledger.codes.validate_imported(codes.normalize(card.code))
-        except codes.InvalidCode as exc:
-            return f"code {codes.mask(card.code[-4:])}: {exc}"
-        return None
-
-    async def _export(self, live: Live, run_id: str) -> dict[str, Any]:
-        """Queue every live ledger card for mirroring; list the codes the platform can't take."""
-        platform = PLATFORMS[live.platform]
-        queued, refused, after = 0, [], ""
-        while True:
-            async with self.db.read() as conn:
-                batch = (
-                    await conn.execute(
-                        select(gift_cards.c.id, gift_cards.c.code_sealed, gift_cards.c.code_last4)
-                        .where(
-                            gift_cards.c.id > after,
-                            gift_cards.c.state.in_(("active", "frozen")),
-                        )
-                        .order_by(gift_cards.c.id)
-                        .limit(EXPORT_BATCH)
-                    )
-                ).all()
-            if not batch:
-                break
-            fine = set()
-            for row in batch:
-                length = len(self.ledger.vault.unseal(row.code_sealed))
-                if platform.min_code_length <= length <= platform.max_code_length:
-                    fine.add(row.id)
-                else:
-                    refused.append(
-                        {
-                            "gift_card_id": row.id,
-                            "reason": f"code {codes.mask(row.code_last4)} has {length} "
-                            f"characters; {platform.name} takes {platform.min_code_length} "
-                            f"to {platform.max_code_length}",
-                        }
-                    )
-            await mirrors.want_all(self.db, live.id, fine, utcnow())
-            queued += len(fine)
-            after = batch[-1].id
-            await runs.progress(
-                self.db, run_id, queued + len(refused), None, utcnow(), self.policy.lease
-            )
-        return {"queued": queued, "refused": refused}
-
     async def reconcile_due(self) -> int:
         """Start the scheduled reconciliation (with repair) of each integration that is due."""
         now = utcnow()
@@ -455,9 +378,6 @@ class SyncRunner:
                     await runs.start_run(conn, integration_id, RunKind.REPAIR, now)
             await self._save_cursor(integration_id, "reconciled_at", now.isoformat())
         return 0
-
-
-EXPORT_BATCH = 1000
 
 
 def _parse(value: Any) -> datetime | None:
