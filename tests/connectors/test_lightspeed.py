@@ -163,3 +163,80 @@ async def test_a_lightspeed_spend_and_a_web_spend_at_once_are_both_recorded(
 
 async def _is(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_an_expired_token_is_refreshed_and_the_new_one_kept(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    from tests.support.stack import LIGHTSPEED_TOKEN
+
+    integration = await stack.connect(
+        "lightspeed",
+        lightspeed_api(lightspeed),
+        credentials={
+            "access_token": LIGHTSPEED_TOKEN,
+            "refresh_token": "ls_refresh_sandbox",
+            "client_id": "sandbox-client",
+            "client_secret": "sandbox-secret",
+            "token_url": f"{lightspeed.server.base_url}/auth/oauth/token",
+        },
+        poll_interval_seconds=1,
+    )
+    issued = await issue(stack.api, stack.admin, 5000)
+    await eventually(lambda: _is(spendable_of(lightspeed, issued["code"]), 5000))
+    before = await _sealed_credentials(stack, integration["id"])
+
+    await lightspeed.sim("POST", "tokens/expire")
+    assert (await act(stack.api, stack.admin, issued["id"], "redeem", 500)).status_code == 201
+
+    await eventually(lambda: _is(spendable_of(lightspeed, issued["code"]), 4500))
+    assert await _sealed_credentials(stack, integration["id"]) != before
+
+
+async def test_a_lost_create_is_found_by_its_code_not_made_twice(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    await connect(stack, lightspeed)
+    await lightspeed.sim(
+        "POST",
+        "faults",
+        {"target": "CreditAccount", "method": "POST", "kind": "ambiguous", "count": 1},
+    )
+    issued = await issue(stack.api, stack.admin, 2500)
+
+    await eventually(lambda: _is(spendable_of(lightspeed, issued["code"]), 2500))
+    code = issued["code"].replace(" ", "")
+    accounts = [a for a in (await lightspeed.state())["credit_accounts"] if a["code"] == code]
+    assert len(accounts) == 1
+
+
+async def test_reconciliation_compares_lightspeed_cards_with_the_ledger(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    integration = await connect(stack, lightspeed)
+    issued = await issue(stack.api, stack.admin, 2000)
+    await eventually(lambda: _is(spendable_of(lightspeed, issued["code"]), 2000))
+
+    async def report() -> dict[str, Any] | None:
+        found = await stack.api.get(
+            f"/v1/integrations/{integration['id']}/reconciliation", headers=stack.admin
+        )
+        body = dict(found.json())
+        return body if body["checked"] == 1 else None
+
+    clean = await eventually(report)
+    assert clean["drift_count"] == 0
+
+
+async def _sealed_credentials(stack: Stack, integration_id: str) -> str:
+    from sqlalchemy import text
+
+    async with stack.runtime.db.read() as conn:
+        return str(
+            (
+                await conn.execute(
+                    text("SELECT credentials_sealed FROM integrations WHERE id = :i"),
+                    {"i": integration_id},
+                )
+            ).scalar()
+        )

@@ -84,12 +84,21 @@ class Stack:
             )
         return {"Authorization": f"Bearer {secret}"}
 
-    async def connect(self, platform: str, base_url: str, **settings: Any) -> dict[str, Any]:
-        credentials = {
-            "shopify": {"access_token": SHOPIFY_TOKEN, "client_secret": SHOPIFY_SECRET},
-            "bigcommerce": {"access_token": BC_TOKEN, "client_secret": BC_SECRET},
-            "lightspeed": {"access_token": LIGHTSPEED_TOKEN},
-        }[platform]
+    async def connect(
+        self,
+        platform: str,
+        base_url: str,
+        credentials: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        credentials = (
+            credentials
+            or {
+                "shopify": {"access_token": SHOPIFY_TOKEN, "client_secret": SHOPIFY_SECRET},
+                "bigcommerce": {"access_token": BC_TOKEN, "client_secret": BC_SECRET},
+                "lightspeed": {"access_token": LIGHTSPEED_TOKEN},
+            }[platform]
+        )
         response = await self.api.post(
             "/v1/integrations",
             json={

@@ -203,4 +203,8 @@ class Connector(Protocol):
     async def list_cards(self, cursor: str | None) -> tuple[list[PlatformCard], str | None]:
         """One page of every card on the platform, and the cursor of the next page."""
 
+    async def refresh_credentials(self) -> dict[str, str] | None:
+        """New credentials after the platform refused ours, where it offers a refresh (OAuth);
+        None where it does not. The caller stores them (sealed) for the next connector."""
+
     async def aclose(self) -> None: ...

@@ -238,3 +238,18 @@ def integration_view(row: Row[Any], counts: dict[str, Any]) -> dict[str, Any]:
         "created_at": rfc3339(m["created_at"]),
         "updated_at": rfc3339(m["updated_at"]),
     }
+
+
+async def store_credentials(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    integration_id: str,
+    credentials: dict[str, str],
+    now: datetime,
+) -> None:
+    """Keep credentials a platform refreshed (sealed); connectors are rebuilt from them."""
+    await conn.execute(
+        update(integrations)
+        .where(integrations.c.id == integration_id)
+        .values(credentials_sealed=sealer.seal(json.dumps(credentials)), updated_at=now)
+    )

@@ -39,6 +39,7 @@ from omnigift.sync.connections import ConnectorPool, Live
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.health import HealthTracker
 from omnigift.sync.ingest import LedgerSink, MirrorNotReady
+from omnigift.sync.integrations import store_credentials
 from omnigift.sync.runs import RunKind
 
 log = structlog.get_logger("omnigift.sync")
@@ -49,6 +50,7 @@ CODE_REFUSALS = frozenset({"TOO_SHORT", "TOO_LONG", "TAKEN", "INVALID_CODE", "co
 # balance written) only after this many tries AND a complete read of the platform's orders that
 # started after the difference was first seen: until then the difference may be a real spend.
 REBASE_AFTER_ATTEMPTS = 3
+REFRESH_GAP = 5.0  # seconds: refusals right after a refresh retry with the new credentials
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class SyncRunner:
     _polled_ok: dict[str, float] = field(default_factory=dict)  # start of the last good poll
     _unexplained: dict[str, float] = field(default_factory=dict)  # mirror id -> first seen
     _pushing: set[asyncio.Task[None]] = field(default_factory=set)
+    _refreshing: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _refreshed: dict[str, float] = field(default_factory=dict)
     # Set when a push ends, so the push loop claims the next mirror at once.
     pushed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -189,7 +193,8 @@ class SyncRunner:
                 claimed.integration_id, str(exc), now, throttled=exc.throttled
             )
         elif isinstance(exc, AuthenticationFailed):
-            delay = backoff(claimed.attempts + 6, None, ceiling)
+            refreshed = await self._refresh(claimed.integration_id)
+            delay = 0.2 if refreshed else backoff(claimed.attempts + 6, None, ceiling)
             await mirrors.retry_later(self.db, claimed, now, delay, str(exc), "failing", outcome)
             await self.health.failure(claimed.integration_id, str(exc), now)
         else:
@@ -282,7 +287,10 @@ class SyncRunner:
             await self.health.failure(live.id, str(exc), now, throttled=exc.throttled)
             return 0
         except AuthenticationFailed as exc:
-            await self.health.failure(live.id, str(exc), now)
+            if await self._refresh(live.id):
+                self._poll_soon.add(live.id)
+            else:
+                await self.health.failure(live.id, str(exc), now)
             return 0
         except Exception as exc:
             log.exception("poll failed", integration_id=live.id)
@@ -292,6 +300,28 @@ class SyncRunner:
         self._polled_ok[live.id] = started
         await self.health.success(live.id, utcnow())
         return 1
+
+    async def _refresh(self, integration_id: str) -> bool:
+        """Refresh a platform's credentials after it refused them (once at a time per
+        integration, and not again within a few seconds: concurrent refusals share one
+        refresh). True when new credentials are stored."""
+        lock = self._refreshing.setdefault(integration_id, asyncio.Lock())
+        async with lock:
+            if time.monotonic() - self._refreshed.get(integration_id, -1e9) < REFRESH_GAP:
+                return True
+            live = await self.pool.get(integration_id, fresh=True)
+            try:
+                fresh = await live.connector.refresh_credentials()
+            except (PlatformUnavailable, AuthenticationFailed) as exc:
+                log.warning("refresh failed", integration_id=integration_id, error=str(exc))
+                return False
+            if fresh is None:
+                return False
+            async with self.db.transaction() as conn:
+                await store_credentials(conn, self.policy.sealer, integration_id, fresh, utcnow())
+            self._refreshed[integration_id] = time.monotonic()
+            log.info("credentials refreshed", integration_id=integration_id)
+            return True
 
     async def _save_cursor(self, integration_id: str, key: str, value: Any) -> None:
         """Merge one cursor under the row's lock (polling and reconciliation keep their own)."""

@@ -385,6 +385,9 @@ class BigCommerceConnector:
             else None,
         )
 
+    async def refresh_credentials(self) -> dict[str, str] | None:
+        return None  # a permanent access token: nothing to refresh
+
     async def aclose(self) -> None:
         return None
 

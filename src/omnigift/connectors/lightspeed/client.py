@@ -26,6 +26,9 @@ class LightspeedClient:
         self._headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         self._http = http
 
+    def use_token(self, access_token: str) -> None:
+        self._headers["Authorization"] = f"Bearer {access_token}"
+
     async def call(
         self, method: str, path: str, *, params: Any = None, body: Any = None
     ) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from omnigift.connectors.base import (
+    AuthenticationFailed,
     BadSignature,
     CardTarget,
     Journal,
@@ -26,6 +27,7 @@ from omnigift.connectors.base import (
     PlatformCard,
     PlatformRejected,
     PlatformSpend,
+    PlatformUnavailable,
     Sink,
     UnrecordedSpend,
 )
@@ -34,6 +36,7 @@ from omnigift.ids import new_id
 from omnigift.money import decimal_string, minor_units
 
 SOURCE = "omnigift"
+TOKEN_URL = "https://cloud.lightspeedapp.com/auth/oauth/token"  # noqa: S105 - a URL
 FIRST_POLL_WINDOW = timedelta(minutes=10)
 INSUFFICIENT = "insufficient"
 
@@ -47,6 +50,8 @@ class LightspeedConnector:
         http: httpx.AsyncClient,
     ) -> None:
         self.client = LightspeedClient(base_url, credentials["access_token"], http)
+        self._credentials = dict(credentials)
+        self._http = http
         self.settings = settings
         self.currency = str(settings.get("currency", "USD"))
         options = settings.get("platform_options") or {}
@@ -141,7 +146,7 @@ class LightspeedConnector:
     ) -> None:
         state = mirror
         if state.pending_write:
-            state = await self._settle(state, journal)
+            state = await self._settle(target, state, journal)
         if state.external_id is None:
             if target.state != "active" or target.balance <= 0:
                 return
@@ -229,9 +234,23 @@ class LightspeedConnector:
             raise
         await journal.applied(balance_delta=delta)
 
-    async def _settle(self, state: MirrorState, journal: Journal) -> MirrorState:
+    async def _settle(
+        self, target: CardTarget, state: MirrorState, journal: Journal
+    ) -> MirrorState:
         """A write's answer was lost: did the sale (or the account) get made?"""
         pending = state.pending_write or {}
+        if pending.get("op") == "create":
+            # Found by its code (the only lookup Lightspeed offers: ``=``, 1 per second, 3.2).
+            found = await self.client.call(
+                "GET",
+                "CreditAccount.json",
+                params={"giftCard": "true", "code": self._serial_for(target)},
+            )
+            accounts = items(found, "CreditAccount")
+            if accounts:
+                card = self._card(accounts[0])
+                await journal.created(card.external_id, card.balance, "active", None)
+                return MirrorState(card.external_id, card.balance, "active", None, None)
         if pending.get("op") == "sale":
             found = await self.client.call(
                 "GET", "Sale.json", params={"referenceNumber": pending["reference"]}
@@ -246,8 +265,6 @@ class LightspeedConnector:
                     state.known_expires_on,
                     None,
                 )
-        # A lost create is looked for by the next push's create failing on the taken code; the
-        # account is then found by its code.
         await journal.abandoned()
         return MirrorState(
             state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
@@ -285,6 +302,31 @@ class LightspeedConnector:
             code=code if known else None,
             last_characters=code[-4:] or None,
         )
+
+    async def refresh_credentials(self) -> dict[str, str] | None:
+        """OAuth refresh (integrations.md 3.1): a new access token and a new refresh token; the
+        old refresh token stops working once the new access token is used, so the caller must
+        keep both."""
+        needed = ("refresh_token", "client_id", "client_secret")
+        if not all(self._credentials.get(k) for k in needed):
+            return None
+        url = self._credentials.get("token_url", TOKEN_URL)
+        try:
+            response = await self._http.post(
+                url,
+                data={"grant_type": "refresh_token", **{k: self._credentials[k] for k in needed}},
+            )
+        except httpx.HTTPError as exc:
+            raise PlatformUnavailable(f"Lightspeed token endpoint unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise AuthenticationFailed(f"Lightspeed refused to refresh ({response.status_code})")
+        issued = response.json()
+        self._credentials.update(
+            access_token=issued["access_token"],
+            refresh_token=issued.get("refresh_token") or self._credentials["refresh_token"],
+        )
+        self.client.use_token(self._credentials["access_token"])
+        return dict(self._credentials)
 
     async def aclose(self) -> None:
         return None

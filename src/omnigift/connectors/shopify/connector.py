@@ -322,6 +322,9 @@ class ShopifyConnector:
         info = page.get("pageInfo") or {}
         return cards, (info.get("endCursor") if info.get("hasNextPage") else None)
 
+    async def refresh_credentials(self) -> dict[str, str] | None:
+        return None  # a permanent access token: nothing to refresh
+
     async def aclose(self) -> None:
         return None
 
