@@ -51,6 +51,10 @@ class UnrecordedSpend(PlatformError):
     could undo it, so the push waits until the spend is taken in."""
 
 
+class CardRefused(Exception):
+    """A platform card the ledger can't take (its code, usually); staff have an exception."""
+
+
 class BadSignature(Exception):
     """An inbound notification whose signature does not verify."""
 
@@ -95,6 +99,8 @@ class PlatformCard:
     last_characters: str | None = None
     customer_email: str | None = None
     initial_value: int | None = None
+    # The platform's time of this state: its own transactions up to then are in ``balance``.
+    as_of: datetime | None = None
 
 
 class Journal(Protocol):
@@ -158,7 +164,8 @@ class Sink(Protocol):
     async def sale(self, sale: PlatformSale) -> None: ...
 
     async def native_card(self, card: PlatformCard) -> bool:
-        """A card made on the platform itself (pull_cards); False if the ledger had it."""
+        """A card made on the platform itself (pull_cards); False if the ledger had it.
+        Raises ``CardRefused`` when the ledger can't take it (recorded for staff)."""
 
 
 @dataclass(frozen=True, slots=True)

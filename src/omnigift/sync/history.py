@@ -11,11 +11,10 @@ from sqlalchemy import select
 
 from omnigift import codes
 from omnigift.clock import utcnow
-from omnigift.connectors.base import Connector, PlatformCard
+from omnigift.connectors.base import CardRefused, Connector, PlatformCard
 from omnigift.connectors.registry import Platform
 from omnigift.db.engine import Database
 from omnigift.db.tables import gift_cards
-from omnigift.ledger.errors import LedgerError
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.sync import mirrors
 from omnigift.sync.ingest import LedgerSink
@@ -42,7 +41,7 @@ async def import_cards(
                     else:
                         existing += 1
                     continue
-                except LedgerError as exc:
+                except CardRefused as exc:
                     reason = str(exc)
             refused.append({"external_id": card.external_id, "reason": reason})
         seen += len(cards)

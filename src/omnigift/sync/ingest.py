@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.clock import utcnow
-from omnigift.connectors.base import PlatformCard, PlatformSale, PlatformSpend
+from omnigift.connectors.base import CardRefused, PlatformCard, PlatformSale, PlatformSpend
 from omnigift.db.engine import Database
 from omnigift.db.tables import external_references, gift_cards, mirrors
 from omnigift.ids import new_id
@@ -63,6 +63,8 @@ class LedgerSink:
                         # (this rolls back the reference, so nothing is consumed).
                         raise MirrorNotReady(spend.external_card_id)
                     return  # a platform card we don't mirror: not the ledger's money
+                if await self._in_imported_balance(conn, mirror.account_id, spend):
+                    return  # the reference is kept: this transaction is never applied again
                 now = utcnow()
                 if spend.amount > 0:
                     activity_id = await self._redeem(conn, mirror.account_id, spend, now)
@@ -79,6 +81,23 @@ class LedgerSink:
         except IntegrityError:
             if not await self._seen(spend.reference):
                 raise  # not the duplicate we guard against
+
+    async def _in_imported_balance(
+        self, conn: AsyncConnection, account_id: str, spend: PlatformSpend
+    ) -> bool:
+        """Did this platform transaction happen before the card was imported from the platform
+        (by the platform's own clock)? Then the imported balance already holds it."""
+        metadata = (
+            await conn.execute(select(gift_cards.c.metadata).where(gift_cards.c.id == account_id))
+        ).scalar() or {}
+        source = metadata.get("imported_from") or {}
+        as_of = source.get("as_of")
+        return bool(
+            as_of
+            and spend.occurred_at
+            and source.get("external_id") == spend.external_card_id
+            and spend.occurred_at <= datetime.fromisoformat(as_of)
+        )
 
     async def _redeem(
         self, conn: AsyncConnection, account_id: str, spend: PlatformSpend, now: datetime
@@ -251,12 +270,41 @@ class LedgerSink:
             if not await self._seen(reference):
                 raise
             return False
+        except LedgerError as refusal:
+            await self._refused(card, reference, refusal)
+            raise CardRefused(str(refusal)) from None
         return True
+
+    async def _refused(self, card: PlatformCard, reference: str, refusal: LedgerError) -> None:
+        """Record, once, that a platform card can't enter the ledger, for staff to decide."""
+        async with self.db.transaction() as conn:
+            if not await self._claim_reference(conn, reference):
+                return
+            await raise_exception(
+                conn,
+                utcnow(),
+                kind=ExceptionKind.CODE_INCOMPATIBLE,
+                integration_id=self.integration_id,
+                account_id=None,
+                amount=card.balance,
+                currency=card.currency,
+                reference=reference,
+                details={
+                    "platform": self.platform,
+                    "external_id": card.external_id,
+                    "last_characters": card.last_characters,
+                    "reason": str(refusal),
+                },
+            )
 
     async def _import(self, conn: AsyncConnection, card: PlatformCard, now: datetime) -> str:
         code_known = card.code is not None
         metadata: dict[str, Any] = {
-            "imported_from": {"platform": self.platform, "external_id": card.external_id},
+            "imported_from": {
+                "platform": self.platform,
+                "external_id": card.external_id,
+                "as_of": card.as_of.isoformat() if card.as_of else None,
+            },
             "code_known": code_known,
         }
         if not code_known:

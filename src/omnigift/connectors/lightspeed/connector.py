@@ -20,6 +20,7 @@ import httpx
 from omnigift.connectors.base import (
     AuthenticationFailed,
     BadSignature,
+    CardRefused,
     CardTarget,
     Journal,
     MirrorState,
@@ -137,7 +138,12 @@ class LightspeedConnector:
     async def _sold_here(self, account_id: str, sink: Sink) -> bool:
         """A load of a card we don't know yet is a gift card sold in Lightspeed."""
         card = await self.read(account_id)
-        return card is not None and await sink.native_card(card)
+        if card is None:
+            return False
+        try:
+            return await sink.native_card(card)
+        except CardRefused:
+            return True  # not the ledger's card (staff have a code_incompatible exception)
 
     # --- mirror out ------------------------------------------------------------------------
 
@@ -301,6 +307,7 @@ class LightspeedConnector:
             expires_on=None,
             code=code if known else None,
             last_characters=code[-4:] or None,
+            as_of=_parse_time(account.get("timeStamp")),
         )
 
     async def refresh_credentials(self) -> dict[str, str] | None:
