@@ -14,6 +14,7 @@ miss.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ import httpx
 
 from omnigift.connectors.base import (
     BadSignature,
+    CardRefused,
     CardTarget,
     Journal,
     MirrorState,
@@ -112,7 +114,8 @@ class ShopifyConnector:
             and self.settings.get("pull_cards")
             and not str(payload.get("note") or "").startswith(NOTE_PREFIX)  # not one of ours
         ):
-            await sink.native_card(_rest_card(payload, self.currency))
+            with contextlib.suppress(CardRefused):  # recorded for staff by the sink
+                await sink.native_card(_rest_card(payload, self.currency))
 
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
         """Orders updated since the cursor (inclusive: re-reading one is harmless)."""
