@@ -71,7 +71,6 @@ class CardTarget:
     expires_on: date | None
     customer_email: str | None = None
     recipient_name: str | None = None
-    note: str | None = None
     shipping_name: str | None = None  # of the online order that sold the card (seed 002)
 
 

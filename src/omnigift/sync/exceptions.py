@@ -28,7 +28,6 @@ class ExceptionKind(StrEnum):
     CODE_INCOMPATIBLE = "code_incompatible"  # the platform can't take the card's code
     REJECTED = "rejected"  # the platform refused the mirror for another reason
     DRIFT = "drift"  # the platform holds less than we know of, and no spend explains it
-    UNKNOWN_CARD = "unknown_card"  # a platform spend of a card we don't mirror
     OFFLINE_OVERDRAFT = "offline_overdraft"  # a till redeemed offline more than the card held
 
 
