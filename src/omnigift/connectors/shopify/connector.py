@@ -54,6 +54,7 @@ TOPICS = (
 NOTE_PREFIX = "omnigift:"
 SPENDING_KINDS = ("sale", "capture")
 FIRST_POLL_WINDOW = timedelta(minutes=10)
+CLOCK_SKEW = timedelta(minutes=5)  # between Shopify's clock and ours, when reading back
 
 
 class ShopifyConnector:
@@ -249,7 +250,9 @@ class ShopifyConnector:
     async def _move(self, gid: str, delta: int, currency: str, journal: Journal) -> None:
         note = NOTE_PREFIX + new_id("wr")
         operation = "giftCardCredit" if delta > 0 else "giftCardDebit"
-        await journal.intend({"op": operation, "note": note, "delta": delta})
+        await journal.intend(
+            {"op": operation, "note": note, "delta": delta, "at": datetime.now(UTC).isoformat()}
+        )
         amount = {"amount": decimal_string(abs(delta), currency), "currencyCode": currency}
         field = "creditAmount" if delta > 0 else "debitAmount"
         try:
@@ -281,11 +284,7 @@ class ShopifyConnector:
                 return await self._adopt(mine[0], target, journal)
             await journal.abandoned()
             return MirrorState(None, None, None, None, None)
-        data = await self.client.graphql(
-            ops.RECENT_TRANSACTIONS, {"id": GID + str(state.external_id)}
-        )
-        nodes = ((data.get("giftCard") or {}).get("transactions") or {}).get("nodes", [])
-        if any(n.get("note") == pending.get("note") for n in nodes):
+        if await self._has_transaction(str(state.external_id), pending):
             delta = int(pending.get("delta", 0))
             await journal.applied(balance_delta=delta)
             return MirrorState(
@@ -299,6 +298,28 @@ class ShopifyConnector:
         return MirrorState(
             state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
         )
+
+    async def _has_transaction(self, external_id: str, pending: dict[str, Any]) -> bool:
+        """Is the pending write among the card's transactions? Newest first, 20 at a time (a
+        big page costs the GraphQL budget of every other call), until one older than the write,
+        or 5 pages."""
+        sent = _parse_time(pending.get("at"))
+        after: str | None = None
+        for _ in range(5):
+            data = await self.client.graphql(
+                ops.RECENT_TRANSACTIONS, {"id": GID + external_id, "after": after}
+            )
+            page = (data.get("giftCard") or {}).get("transactions") or {}
+            nodes = page.get("nodes", [])
+            if any(n.get("note") == pending.get("note") for n in nodes):
+                return True
+            oldest = _parse_time(nodes[-1].get("processedAt")) if nodes else None
+            too_old = sent and oldest and oldest < sent - CLOCK_SKEW
+            info = page.get("pageInfo") or {}
+            if too_old or not info.get("hasNextPage"):
+                return False
+            after = info.get("endCursor")
+        return False
 
     async def _mutate(
         self, document: str, variables: dict[str, Any], name: str, *, write: bool = True

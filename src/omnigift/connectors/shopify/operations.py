@@ -65,11 +65,12 @@ query card($id: ID!) {
 )
 
 RECENT_TRANSACTIONS = """
-query transactions($id: ID!) {
+query transactions($id: ID!, $after: String) {
   giftCard(id: $id) {
     id
-    transactions(first: 50, reverse: true) {
-      nodes { id note amount { amount currencyCode } }
+    transactions(first: 20, after: $after, reverse: true) {
+      nodes { id note processedAt }
+      pageInfo { hasNextPage endCursor }
     }
   }
 }"""
