@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ from omnigift.connectors.base import (
     UnrecordedSpend,
 )
 from omnigift.connectors.bigcommerce.client import BigCommerceClient
+from omnigift.connectors.times import parse_time
 from omnigift.money import decimal_string, minor_units
 
 SCOPES = (
@@ -123,7 +124,7 @@ class BigCommerceConnector:
             await self._take_in_order(str(data["id"]), sink)
 
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
-        since = _parse_time(cursor.get("min_date_modified")) or (
+        since = parse_time(cursor.get("min_date_modified")) or (
             datetime.now(UTC) - FIRST_POLL_WINDOW
         )
         newest, page = since, 1
@@ -139,7 +140,7 @@ class BigCommerceConnector:
             )
             for order in orders or []:
                 await self._take_in(order, sink)
-                newest = max(newest, _parse_time(order.get("date_modified")) or newest)
+                newest = max(newest, parse_time(order.get("date_modified")) or newest)
             if not orders or len(orders) < 50:
                 return {"min_date_modified": newest.isoformat()}
             page += 1
@@ -406,17 +407,3 @@ def _expiry_date(certificate: dict[str, Any]) -> date | None:
 def _rfc2822(day: date) -> str:
     """BigCommerce takes dates as RFC 2822; the end of the day, so the date is the last day."""
     return format_datetime(datetime.combine(day, time(23, 59, 59), UTC))
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

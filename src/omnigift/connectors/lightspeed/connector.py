@@ -33,6 +33,7 @@ from omnigift.connectors.base import (
     UnrecordedSpend,
 )
 from omnigift.connectors.lightspeed.client import LightspeedClient, items
+from omnigift.connectors.times import parse_time
 from omnigift.ids import new_id
 from omnigift.money import decimal_string, minor_units
 
@@ -91,7 +92,7 @@ class LightspeedConnector:
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
         """Sales changed since the cursor; their gift card payments, once each."""
         gift_type, _ = await self._payment_types()
-        since = _parse_time(cursor.get("since")) or (datetime.now(UTC) - FIRST_POLL_WINDOW)
+        since = parse_time(cursor.get("since")) or (datetime.now(UTC) - FIRST_POLL_WINDOW)
         newest = since
         path: str | None = "Sale.json"
         params: dict[str, Any] | None = {
@@ -104,7 +105,7 @@ class LightspeedConnector:
             page = await self.client.call("GET", path, params=params) or {}
             for sale in items(page, "Sale"):
                 await self._take_in(sale, gift_type, sink)
-                newest = max(newest, _parse_time(sale.get("timeStamp")) or newest)
+                newest = max(newest, parse_time(sale.get("timeStamp")) or newest)
             path = (page.get("@attributes") or {}).get("next") or None
             params = None
         return {"since": newest.isoformat()}
@@ -129,7 +130,7 @@ class LightspeedConnector:
                     amount=amount,
                     currency=self.currency,
                     reference=f"payment:{payment['salePaymentID']}",
-                    occurred_at=_parse_time(sale.get("completeTime") or sale.get("timeStamp")),
+                    occurred_at=parse_time(sale.get("completeTime") or sale.get("timeStamp")),
                     order={"id": str(sale["saleID"]), "ticket": sale.get("ticketNumber")},
                     loaded=amount < 0,
                 )
@@ -307,7 +308,7 @@ class LightspeedConnector:
             expires_on=None,
             code=code if known else None,
             last_characters=code[-4:] or None,
-            as_of=_parse_time(account.get("timeStamp")),
+            as_of=parse_time(account.get("timeStamp")),
         )
 
     async def refresh_credentials(self) -> dict[str, str] | None:
@@ -337,13 +338,3 @@ class LightspeedConnector:
 
     async def aclose(self) -> None:
         return None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

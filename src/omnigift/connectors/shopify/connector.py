@@ -39,6 +39,7 @@ from omnigift.connectors.base import (
 )
 from omnigift.connectors.shopify import operations as ops
 from omnigift.connectors.shopify.client import ShopifyClient, next_page
+from omnigift.connectors.times import parse_time
 from omnigift.ids import new_id
 from omnigift.money import decimal_string, minor_units
 
@@ -101,7 +102,7 @@ class ShopifyConnector:
             platform_event_id=f"{topic}:{event_id}",
             topic=topic,
             payload=json.loads(body),
-            triggered_at=_parse_time(h.get("x-shopify-triggered-at")),
+            triggered_at=parse_time(h.get("x-shopify-triggered-at")),
         )
 
     async def process(self, notification: Notification, sink: Sink) -> None:
@@ -120,7 +121,7 @@ class ShopifyConnector:
 
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
         """Orders updated since the cursor (inclusive: re-reading one is harmless)."""
-        since = _parse_time(cursor.get("updated_at_min")) or (datetime.now(UTC) - FIRST_POLL_WINDOW)
+        since = parse_time(cursor.get("updated_at_min")) or (datetime.now(UTC) - FIRST_POLL_WINDOW)
         newest = since
         url: str | None = "orders.json"
         params: dict[str, Any] | None = {
@@ -132,7 +133,7 @@ class ShopifyConnector:
             response = await self.client.get(url, params)
             for order in response.json().get("orders", []):
                 await self._take_in(order, sink)
-                newest = max(newest, _parse_time(order.get("updated_at")) or newest)
+                newest = max(newest, parse_time(order.get("updated_at")) or newest)
             url, params = next_page(response), None
         return {"updated_at_min": newest.isoformat()}
 
@@ -303,7 +304,7 @@ class ShopifyConnector:
         """Is the pending write among the card's transactions? Newest first, 20 at a time (a
         big page costs the GraphQL budget of every other call), until one older than the write,
         or 5 pages."""
-        sent = _parse_time(pending.get("at"))
+        sent = parse_time(pending.get("at"))
         after: str | None = None
         for _ in range(5):
             data = await self.client.graphql(
@@ -313,7 +314,7 @@ class ShopifyConnector:
             nodes = page.get("nodes", [])
             if any(n.get("note") == pending.get("note") for n in nodes):
                 return True
-            oldest = _parse_time(nodes[-1].get("processedAt")) if nodes else None
+            oldest = parse_time(nodes[-1].get("processedAt")) if nodes else None
             too_old = sent and oldest and oldest < sent - CLOCK_SKEW
             info = page.get("pageInfo") or {}
             if too_old or not info.get("hasNextPage"):
@@ -370,7 +371,7 @@ def _spend_of(
         amount=amount if kind in SPENDING_KINDS else -amount,
         currency=currency,
         reference=f"txn:{txn['id']}",
-        occurred_at=_parse_time(txn.get("processed_at")),
+        occurred_at=parse_time(txn.get("processed_at")),
         parent_reference=f"txn:{txn['parent_id']}" if txn.get("parent_id") else None,
         order=summary,
     )
@@ -404,13 +405,3 @@ def _rest_card(payload: dict[str, Any], currency: str) -> PlatformCard:
         if payload.get("initial_value")
         else None,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
