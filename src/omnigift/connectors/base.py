@@ -7,7 +7,7 @@ wrote through a ``Journal`` and what the platform did on its own through a ``Sin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -83,6 +83,12 @@ class MirrorState:
     known_state: str | None
     known_expires_on: str | None
     pending_write: dict[str, Any] | None
+
+    def settled(self, delta: int = 0) -> MirrorState:
+        """This state with its pending write resolved: it moved the balance by ``delta`` (0
+        when it did not happen)."""
+        balance = (self.known_balance or 0) + delta if delta else self.known_balance
+        return replace(self, known_balance=balance, pending_write=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -349,17 +349,9 @@ class BigCommerceConnector:
         if on_platform is not None and on_platform == pending.get("to"):
             delta = int(pending["to"]) - (state.known_balance or 0)
             await journal.applied(balance_delta=delta)
-            return MirrorState(
-                state.external_id,
-                (state.known_balance or 0) + delta,
-                state.known_state,
-                state.known_expires_on,
-                None,
-            )
+            return state.settled(delta)
         await journal.abandoned()
-        return MirrorState(
-            state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
-        )
+        return state.settled()
 
     # --- reading cards ---------------------------------------------------------------------
 

@@ -265,17 +265,9 @@ class LightspeedConnector:
             if items(found, "Sale"):
                 delta = int(pending.get("delta", 0))
                 await journal.applied(balance_delta=delta)
-                return MirrorState(
-                    state.external_id,
-                    (state.known_balance or 0) + delta,
-                    state.known_state,
-                    state.known_expires_on,
-                    None,
-                )
+                return state.settled(delta)
         await journal.abandoned()
-        return MirrorState(
-            state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
-        )
+        return state.settled()
 
     # --- reading cards ---------------------------------------------------------------------
 

@@ -288,17 +288,9 @@ class ShopifyConnector:
         if await self._has_transaction(str(state.external_id), pending):
             delta = int(pending.get("delta", 0))
             await journal.applied(balance_delta=delta)
-            return MirrorState(
-                state.external_id,
-                (state.known_balance or 0) + delta,
-                state.known_state,
-                state.known_expires_on,
-                None,
-            )
+            return state.settled(delta)
         await journal.abandoned()
-        return MirrorState(
-            state.external_id, state.known_balance, state.known_state, state.known_expires_on, None
-        )
+        return state.settled()
 
     async def _has_transaction(self, external_id: str, pending: dict[str, Any]) -> bool:
         """Is the pending write among the card's transactions? Newest first, 20 at a time (a
