@@ -19,6 +19,7 @@ from omnigift.ids import new_id
 from omnigift.ledger.cards import ActivityType, CardSnapshot, CardState
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lots import Lot, LotKind, Movement
+from omnigift.ledger.one_statement import write_rows
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
 from omnigift.ledger.views import activity_view, card_view
@@ -228,6 +229,19 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
         updated_at=now,
     )
     pending = _events_for(change, activity, after)
+    if conn.dialect.name == "postgresql":
+        await write_rows(
+            conn,
+            activity,
+            delta=delta,
+            held_delta=change.held_delta,
+            state_changed=state_after is not card.state,
+            new_lot=_lot_row(change.new_lot) if change.new_lot else None,
+            postings=change.postings,
+            events=pending,
+            now=now,
+        )
+        return Written(activity=activity, card=after)
 
     await move_account(
         conn, card.id, now, delta=delta, held_delta=change.held_delta, events=len(pending)
@@ -284,16 +298,12 @@ async def move_account(
 async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: datetime) -> None:
     await conn.execute(
         _INSERT_LOT,
-        {
-            "id": lot.id,
-            "account_id": account_id,
-            "kind": lot.kind.value,
-            "amount": lot.amount,
-            "remaining": lot.amount,
-            "expires_at": lot.expires_at,
-            "created_at": now,
-        },
+        {**_lot_row(lot), "account_id": account_id, "remaining": lot.amount, "created_at": now},
     )
+
+
+def _lot_row(lot: NewLot) -> dict[str, Any]:
+    return {"id": lot.id, "kind": lot.kind.value, "amount": lot.amount, "expires_at": lot.expires_at}
 
 
 def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> list[PendingEvent]:
