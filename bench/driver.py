@@ -3,7 +3,7 @@
 Variants:
   full     the statements the service executes for one redeem (bench/sql.py SERVICE_*), with the
            same parameters, the same JSON payloads (event data, stored response), in one
-           transaction: BEGIN + 10 statements + COMMIT.
+           transaction: BEGIN + 4 statements + COMMIT.
   minimal  BEGIN; conditional UPDATE of the balance; INSERT one posting; COMMIT.
   cte      the one-statement redeem of bench/sql.py (what pgbench runs), sent by asyncpg.
 
@@ -113,7 +113,6 @@ async def redeem_full(conn: asyncpg.Connection, card: str, idem: str) -> None:
     fingerprint = f"POST /v1/gift-cards/{card}/activities\n{REDEEM_BODY_CANONICAL}"
     request_hash = hashlib.sha256(fingerprint.encode()).hexdigest()
     async with conn.transaction():
-        await conn.execute(sql.SERVICE_INSERT_IDEMPOTENCY, KEY_ID, idem, request_hash, now)
         row = await conn.fetchrow(sql.SERVICE_LOCK_CARD, card)
         if row is None:
             raise LookupError(card)
@@ -147,26 +146,36 @@ async def redeem_full(conn: asyncpg.Connection, card: str, idem: str) -> None:
             "created_at": now,
         }
         view = activity_view(activity)
-        event_data = {
-            "activity": view,
-            "gift_card": card_view(row, balance_after, version_after, now),
+        event = {
+            "id": new_id("evt"),
+            "type": "gift_card.activity.created",
+            "account_id": card,
+            "sequence": version_after,
+            "data": {
+                "activity": view,
+                "gift_card": card_view(row, balance_after, version_after, now),
+            },
         }
-        await conn.execute(sql.SERVICE_MOVE_ACCOUNT, -1, 0, 1, now, card)
-        await conn.executemany(
-            sql.SERVICE_UPDATE_LOTS, [(moved, lot_id) for lot_id, moved in movements]
-        )
         await conn.execute(
-            sql.SERVICE_INSERT_ACTIVITY,
-            activity["id"],
+            sql.SERVICE_WRITE_ACTIVITY,
+            -1,  # $1 delta
+            0,  # $2 held delta
+            1,  # $3 events
+            now,
             card,
+            row["state"],  # $6 state after
+            False,  # $7 state changed
+            [lot_id for lot_id, _ in movements],  # $8, $9: the lots moved, by how much
+            [moved for _, moved in movements],
+            "[]",  # $10 no new lot
+            activity["id"],
             "redeem",
             1,
             row["currency"],
             balance_after,
-            row["state"],
-            None,
-            "null",
-            "null",
+            None,  # $16 reason
+            None,  # $17 reference
+            None,  # $18 metadata
             "api",
             None,
             None,
@@ -175,26 +184,18 @@ async def redeem_full(conn: asyncpg.Connection, card: str, idem: str) -> None:
             None,
             None,
             json.dumps([list(m) for m in movements]),
-            now,
-        )
-        await conn.executemany(
-            sql.SERVICE_INSERT_POSTINGS,
-            [
-                (activity["id"], card, row["currency"], -1),
-                (activity["id"], f"sys_redeemed_{row['currency']}", row["currency"], 1),
-            ],
-        )
-        await conn.execute(
-            sql.SERVICE_INSERT_EVENT,
-            new_id("evt"),
-            "gift_card.activity.created",
-            card,
-            version_after,
-            json.dumps(event_data),
-            now,
+            json.dumps(
+                [
+                    {"account_id": card, "amount": -1},
+                    {"account_id": f"sys_redeemed_{row['currency']}", "amount": 1},
+                ]
+            ),
+            json.dumps([event]),
         )
         body = json.dumps(view, separators=(",", ":"), ensure_ascii=False)
-        await conn.execute(sql.SERVICE_STORE_RESPONSE, 201, body, KEY_ID, idem)
+        await conn.execute(
+            sql.SERVICE_STORE_IDEMPOTENCY, KEY_ID, idem, request_hash, 201, body, now
+        )
 
 
 async def redeem_minimal(conn: asyncpg.Connection, card: str, activity_id: str) -> None:

@@ -544,16 +544,10 @@ def checkpoint(pg: pgserver.PostgresServer, db: str) -> None:
 
 SERVICE_STATEMENTS = [
     "BEGIN;",
-    sql.SERVICE_INSERT_IDEMPOTENCY,
     sql.SERVICE_LOCK_CARD,
     sql.SERVICE_OPEN_LOTS,
-    sql.SERVICE_MOVE_ACCOUNT,
-    sql.SERVICE_UPDATE_LOTS,
-    sql.SERVICE_INSERT_ACTIVITY,
-    sql.SERVICE_INSERT_POSTINGS,
-    sql.SERVICE_INSERT_POSTINGS,
-    sql.SERVICE_INSERT_EVENT,
-    sql.SERVICE_STORE_RESPONSE,
+    sql.SERVICE_WRITE_ACTIVITY,
+    sql.SERVICE_STORE_IDEMPOTENCY,
     "COMMIT;",
 ]
 _LOG_ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (\w+):  (.*)$")
@@ -625,7 +619,7 @@ def capture_redeem_statements(
         "statements": len(statements),
         "matches_driver_full": matches,
         "api_key_lookup_seen": auth_lookup,
-        "sent": [norm(x)[:90] for x in statements],
+        "sent": [norm(x) for x in statements],
     }
 
 

@@ -4,18 +4,14 @@
 ``POST /v1/gift-cards/{id}/activities``, copied verbatim from PostgreSQL's statement log
 (``log_statement=all``) of a real request — SQLAlchemy's rendering with its ``$n::TYPE`` casts.
 Sources: ``api/idempotency.py`` (run_idempotent), ``ledger/records.py`` (lock_card, open_lots,
-write_activity, move_account), ``events/outbox.py`` (record). In the order the service sends them:
+write_activity), ``ledger/one_statement.py`` (write_rows). In the order the service sends them:
 
     BEGIN
-    INSERT idempotency_keys                        run_idempotent
     SELECT gift_cards JOIN accounts FOR UPDATE     lock_card
-    SELECT lots                                    open_lots (via _take_value / plan_burn)
-    UPDATE accounts                                move_account
-    UPDATE lots                                    write_activity (one per lot touched)
-    INSERT activities                              write_activity
-    INSERT postings  x2 (executemany)              write_activity
-    INSERT events                                  outbox.record
-    UPDATE idempotency_keys                        run_idempotent (stores the response)
+    SELECT lots                                    open_lots (read before taking value)
+    WITH ... INSERT events                         write_activity -> one_statement.write_rows:
+                                                   account, lots, activity, postings, events
+    INSERT idempotency_keys (with the response)    run_idempotent
     COMMIT
 
 If the service's redeem path changes, re-capture them (README.md says how) and update this file.
@@ -23,10 +19,6 @@ If the service's redeem path changes, re-capture them (README.md says how) and u
 
 from __future__ import annotations
 
-SERVICE_INSERT_IDEMPOTENCY = (
-    "INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at) "
-    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::TIMESTAMP WITH TIME ZONE)"
-)
 SERVICE_LOCK_CARD = (
     "SELECT gift_cards.id, gift_cards.type, gift_cards.state, gift_cards.currency, "
     "gift_cards.code_hash, gift_cards.code_sealed, gift_cards.code_last4, gift_cards.pin_hash, "
@@ -43,34 +35,34 @@ SERVICE_OPEN_LOTS = (
     "FROM lots \n"
     "WHERE lots.account_id = $1::VARCHAR AND lots.remaining > $2::BIGINT ORDER BY lots.id"
 )
-SERVICE_MOVE_ACCOUNT = (
-    "UPDATE accounts SET balance=(accounts.balance + $1::BIGINT), "
-    "held=(accounts.held + $2::BIGINT), version=(accounts.version + $3::INTEGER), "
-    "updated_at=$4::TIMESTAMP WITH TIME ZONE WHERE accounts.id = $5::VARCHAR"
+SERVICE_WRITE_ACTIVITY = (
+    "WITH account AS ( UPDATE accounts SET balance = balance + $1, held = held + $2, version "
+    "= version + $3, updated_at = $4::TIMESTAMP WITH TIME ZONE WHERE id = $5 RETURNING id), "
+    "card_state AS ( UPDATE gift_cards SET state = $6 WHERE id = $5 AND CAST($7 AS boolean) "
+    "RETURNING id), moved AS ( UPDATE lots SET remaining = lots.remaining + m.moved FROM "
+    "unnest(CAST($8::VARCHAR[] AS varchar[]), CAST($9::BIGINT[] AS bigint[])) AS m(id, moved) "
+    "WHERE lots.id = m.id RETURNING lots.id), new_lot AS ( INSERT INTO lots (id, account_id, "
+    "kind, amount, remaining, expires_at, created_at) SELECT n.id, $5, n.kind, n.amount, "
+    "n.amount, n.expires_at, $4::TIMESTAMP WITH TIME ZONE FROM "
+    "json_to_recordset(CAST($10::VARCHAR AS json)) AS n(id varchar, kind varchar, amount "
+    "bigint, expires_at timestamptz) RETURNING id), activity AS ( INSERT INTO activities (id, "
+    "account_id, type, amount, currency, balance_after, state_after, reason, reference, "
+    "metadata, channel, integration_id, location_id, api_key_id, staff_user_id, "
+    "redeem_activity_id, hold_id, lot_movements, created_at) VALUES ($11, $5, $12, $13, $14, "
+    "$15, $6, $16, CAST($17::VARCHAR AS json), CAST($18::VARCHAR AS json), $19, $20, $21, "
+    "$22, $23, $24, $25, CAST($26::VARCHAR AS json), $4::TIMESTAMP WITH TIME ZONE) RETURNING "
+    "id), posting AS ( INSERT INTO postings (activity_id, account_id, currency, amount) "
+    "SELECT $11, p.account_id, $14, p.amount FROM json_to_recordset(CAST($27::VARCHAR AS "
+    "json)) AS p(account_id varchar, amount bigint) RETURNING id) INSERT INTO events (id, "
+    "type, account_id, sequence, data, created_at) SELECT e.id, e.type, e.account_id, "
+    "e.sequence, e.data, $4::TIMESTAMP WITH TIME ZONE FROM "
+    "json_to_recordset(CAST($28::VARCHAR AS json)) AS e(id varchar, type varchar, account_id "
+    "varchar, sequence integer, data json)"
 )
-SERVICE_UPDATE_LOTS = (
-    "UPDATE lots SET remaining=(lots.remaining + $1::BIGINT) WHERE lots.id = $2::VARCHAR"
-)
-SERVICE_INSERT_ACTIVITY = (
-    "INSERT INTO activities (id, account_id, type, amount, currency, balance_after, state_after, "
-    "reason, reference, metadata, channel, integration_id, location_id, api_key_id, "
-    "staff_user_id, redeem_activity_id, hold_id, lot_movements, created_at) VALUES "
-    "($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BIGINT, $5::VARCHAR, $6::BIGINT, $7::VARCHAR, "
-    "$8::VARCHAR, $9::JSON, $10::JSON, $11::VARCHAR, $12::VARCHAR, $13::VARCHAR, $14::VARCHAR, "
-    "$15::VARCHAR, $16::VARCHAR, $17::VARCHAR, $18::JSON, $19::TIMESTAMP WITH TIME ZONE)"
-)
-SERVICE_INSERT_POSTINGS = (
-    "INSERT INTO postings (activity_id, account_id, currency, amount) "
-    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BIGINT)"
-)
-SERVICE_INSERT_EVENT = (
-    "INSERT INTO events (id, type, account_id, sequence, data, created_at) "
-    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::INTEGER, $5::JSON, "
+SERVICE_STORE_IDEMPOTENCY = (
+    "INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response_body, "
+    "created_at) VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::INTEGER, $5::VARCHAR, "
     "$6::TIMESTAMP WITH TIME ZONE)"
-)
-SERVICE_STORE_RESPONSE = (
-    "UPDATE idempotency_keys SET status_code=$1::INTEGER, response_body=$2::VARCHAR "
-    "WHERE idempotency_keys.api_key_id = $3::VARCHAR AND idempotency_keys.key = $4::VARCHAR"
 )
 
 # The "minimal" transaction: BEGIN; conditional debit; one posting; COMMIT (4 round trips).

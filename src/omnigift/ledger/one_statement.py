@@ -16,7 +16,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import BigInteger, String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.db.types import UTCDateTime
@@ -36,9 +37,7 @@ card_state AS (
   RETURNING id),
 moved AS (
   UPDATE lots SET remaining = lots.remaining + m.moved
-  FROM (SELECT x.id, sum(x.moved) AS moved
-        FROM json_to_recordset(CAST(:moves AS json)) AS x(id varchar, moved bigint)
-        GROUP BY x.id) AS m
+  FROM unnest(CAST(:moved_lots AS varchar[]), CAST(:moved_amounts AS bigint[])) AS m(id, moved)
   WHERE lots.id = m.id
   RETURNING lots.id),
 new_lot AS (
@@ -69,10 +68,11 @@ FROM json_to_recordset(CAST(:events AS json))
 """
 ).bindparams(
     bindparam("now", type_=UTCDateTime()),
+    bindparam("moved_lots", type_=ARRAY(String())),
+    bindparam("moved_amounts", type_=ARRAY(BigInteger())),
     *(
         bindparam(name, type_=String())
         for name in (
-            "moves",
             "new_lots",
             "reference",
             "metadata",
@@ -105,6 +105,9 @@ async def write_rows(
     ``activity`` is the row ``records.write_activity`` built; the caller holds the card's lock.
     """
     expires = new_lot["expires_at"] if new_lot else None
+    moved: dict[str, int] = {}  # one UPDATE per lot: a lot named twice would be moved once
+    for lot_id, amount in activity["lot_movements"] or []:
+        moved[lot_id] = moved.get(lot_id, 0) + amount
     await conn.execute(
         _WRITE,
         {
@@ -115,7 +118,8 @@ async def write_rows(
             "held_delta": held_delta,
             "n_events": len(events),
             "state_changed": state_changed,
-            "moves": _json([{"id": i, "moved": m} for i, m in activity["lot_movements"] or []]),
+            "moved_lots": list(moved),
+            "moved_amounts": list(moved.values()),
             "new_lots": _json(
                 [{**new_lot, "expires_at": expires.isoformat() if expires else None}]
                 if new_lot

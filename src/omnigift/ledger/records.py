@@ -303,7 +303,12 @@ async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: d
 
 
 def _lot_row(lot: NewLot) -> dict[str, Any]:
-    return {"id": lot.id, "kind": lot.kind.value, "amount": lot.amount, "expires_at": lot.expires_at}
+    return {
+        "id": lot.id,
+        "kind": lot.kind.value,
+        "amount": lot.amount,
+        "expires_at": lot.expires_at,
+    }
 
 
 def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> list[PendingEvent]:
