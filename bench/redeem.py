@@ -117,9 +117,18 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def process_cpu(pid: int) -> float:
-    """utime + stime of a process (all its threads)."""
+    """utime + stime of a process (all its threads) and of its live child processes (the server
+    processes of ``omnigift serve --workers N``)."""
     f = _stat(pid)
-    return (int(f[11]) + int(f[12])) / TICKS if f else 0.0
+    if not f:
+        return 0.0
+    total = int(f[11]) + int(f[12])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            g = _stat(int(entry.name))
+            if g and int(g[1]) == pid:
+                total += int(g[11]) + int(g[12])
+    return total / TICKS
 
 
 def postgres_cpu(postmaster: int | None) -> float:
@@ -200,12 +209,19 @@ def wait_for_quiet(max_wait: float, threshold: float) -> float:
 
 class Service:
     def __init__(
-        self, env: dict[str, str], port: int, log_path: Path, *, worker: bool = False
+        self,
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        *,
+        worker: bool = False,
+        processes: int = 1,
     ) -> None:
         """``worker``: run the background worker in the same process (plain ``omnigift serve``);
-        by default the API only (``--no-worker``)."""
+        by default the API only (``--no-worker``). ``processes``: ``serve --workers``."""
         self.env, self.port, self.log_path = env, port, log_path
         self.worker = worker
+        self.processes = processes
         self.proc: subprocess.Popen[Any] | None = None
         self.token = ""
 
@@ -231,6 +247,7 @@ class Service:
                 OMNIGIFT,
                 "serve",
                 *([] if self.worker else ["--no-worker"]),
+                *(["--workers", str(self.processes)] if self.processes > 1 else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -742,6 +759,7 @@ def bench_postgres(args: argparse.Namespace, work: Path, results: dict[str, Any]
         service_env(pg.sqlalchemy_url(db), data_dir),
         pgserver.free_port(),
         work / "service-postgres.log",
+        processes=args.service_processes,
     )
     service.create_key()  # also migrates the database
     service.start()
@@ -763,6 +781,7 @@ def bench_postgres(args: argparse.Namespace, work: Path, results: dict[str, Any]
             "bench/httpload.py instead, whose CPU competes harder with the server"
         )
     results["api_client"] = "wrk -t1" if use_wrk else "bench/httpload.py"
+    results["service_processes"] = args.service_processes
 
     load = wait_for_quiet(args.quiet_wait, CONTAMINATED)
     say(f"  other processes' load before the measured runs: {load:.2f} cores")
@@ -1138,6 +1157,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="API load generator: wrk if installed (auto), or bench/httpload.py",
     )
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--service-processes",
+        type=int,
+        default=1,
+        help="PostgreSQL: run the service as `omnigift serve --workers N` (its CPU is summed)",
+    )
     parser.add_argument(
         "--no-fsync-test",
         dest="fsync_test",
