@@ -1,12 +1,14 @@
 """The Lightspeed Retail R-Series API (V3) over httpx.
 
-Answers carry the leaky bucket's level (``X-LS-API-Bucket-Level``); over it, 429 with
-``Retry-After`` in seconds (integrations.md 3.3). JSON values are strings, and a relation holds
-one object or an array depending on the count (3.2): ``items`` accepts both.
+Answers carry the leaky bucket's level (``X-LS-API-Bucket-Level``), which ``pacing.Pacer``
+keeps under; over it, 429 with ``Retry-After`` in seconds (integrations.md 3.3). JSON values
+are strings, and a relation holds one object or an array depending on the count (3.2):
+``items`` accepts both.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from omnigift.connectors.base import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from omnigift.connectors.lightspeed.pacing import READ_COST, WRITE_COST, Pacer
 
 
 class LightspeedClient:
@@ -25,6 +28,7 @@ class LightspeedClient:
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         self._http = http
+        self._pacer = Pacer()
 
     def use_token(self, access_token: str) -> None:
         self._headers["Authorization"] = f"Bearer {access_token}"
@@ -36,6 +40,9 @@ class LightspeedClient:
         write = method != "GET"
         unavailable = AmbiguousWrite if write else PlatformUnavailable
         url = path if path.startswith("http") else f"{self._base}/{path}"
+        wait = self._pacer.delay(WRITE_COST if write else READ_COST)
+        if wait:
+            await asyncio.sleep(wait)
         try:
             response = await self._http.request(
                 method, url, params=params, json=body, headers=self._headers
@@ -44,6 +51,7 @@ class LightspeedClient:
             raise unavailable(f"Lightspeed timed out: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise PlatformUnavailable(f"Lightspeed unreachable: {exc!r}") from exc
+        self._pacer.observe(response.headers)
         status = response.status_code
         if status in (401, 403):
             raise AuthenticationFailed(f"Lightspeed refused our token ({status})")
