@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.support.stack import Platform, Stack, eventually, lightspeed_api
 
 
@@ -101,6 +103,41 @@ async def test_a_card_sold_in_store_works_online_with_the_same_serial(
     await eventually(lambda: _is(_pos_spendable(lightspeed, serial), 3500))
     cards = await ledger_cards(stack)
     assert [c["balance"]["amount"] for c in cards] == [3500]
+
+
+@pytest.mark.parametrize("notify", [True, False], ids=["notifications-on", "notifications-off"])
+async def test_the_customer_of_a_card_sold_in_store_is_emailed_online_only_when_switched_on(
+    stack: Stack, shopify: Platform, lightspeed: Platform, notify: bool
+) -> None:
+    await stack.connect("shopify", shopify.server.base_url, send_notifications=notify)
+    await stack.connect("lightspeed", lightspeed_api(lightspeed), poll_interval_seconds=1)
+    serial = "7700998877665544"
+
+    await lightspeed.sim(
+        "POST",
+        "sale",
+        {
+            "lines": [],
+            "customer": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+            "sell_gift_card": {"code": serial, "amount": "40.00"},
+        },
+    )
+
+    assert await eventually(lambda: shopify_balance(shopify, serial)) == 4000
+    (card,) = await ledger_cards(stack)
+    assert card["recipient"]["email"] == "ada@example.com"
+    assert card["recipient"]["name"] == "Ada Lovelace"
+    customers = (await shopify.state())["customers"]
+    sent = await shopify.sim("GET", "notifications")
+    if notify:  # the POS customer is uploaded, and Shopify e-mails them the card
+        assert [(c["email"], c["first_name"], c["last_name"]) for c in customers] == [
+            ("ada@example.com", "Ada", "Lovelace")
+        ]
+        assert [(n["kind"], n["to"], n["last_characters"]) for n in sent] == [
+            ("gift_card", "ada@example.com", serial[-4:])
+        ]
+    else:
+        assert customers == [] and sent == []
 
 
 async def _pos_spendable(lightspeed: Platform, code: str) -> int | None:

@@ -402,3 +402,86 @@ async def _settled(stack: Stack) -> None:
         return all(i["health"]["pending_sync_jobs"] == 0 for i in listed)
 
     await eventually(idle, timeout=15)
+
+
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Happy birthday"}
+
+
+async def test_with_send_notifications_the_customer_is_uploaded_and_shopify_emails_them(
+    stack: Stack, shopify: Platform
+) -> None:
+    await stack.connect("shopify", shopify.server.base_url, send_notifications=True)
+    issued = await issue(stack.api, stack.admin, 5000, recipient=ADA)
+
+    mirrored = await eventually(lambda: on_shopify(shopify, issued["code"]))
+
+    customers = (await shopify.state())["customers"]
+    assert [(c["email"], c["first_name"], c["last_name"]) for c in customers] == [
+        ("ada@example.com", "Ada", "Lovelace")
+    ]
+    assert mirrored["customer_id"] == customers[0]["id"] and mirrored["notify"] is True
+    sent = await shopify.sim("GET", "notifications")
+    assert [(n["kind"], n["to"], n["gift_card_id"], n["message"]) for n in sent] == [
+        ("gift_card", "ada@example.com", mirrored["id"], "Happy birthday")
+    ]
+    assert sent[0]["last_characters"] == issued["code"][-4:].lower()
+
+
+async def test_a_customer_the_shop_already_has_is_not_uploaded_twice(
+    stack: Stack, shopify: Platform
+) -> None:
+    await shopify.sim(  # Ada bought something online before: Shopify made her a customer
+        "POST",
+        "checkout",
+        {"email": "ada@example.com", "line_items": [{"title": "Hat", "price": "9.00"}]},
+    )
+    await stack.connect("shopify", shopify.server.base_url, send_notifications=True)
+    issued = await issue(stack.api, stack.admin, 5000, recipient=ADA)
+
+    mirrored = await eventually(lambda: on_shopify(shopify, issued["code"]))
+
+    customers = (await shopify.state())["customers"]
+    assert len(customers) == 1 and mirrored["customer_id"] == customers[0]["id"]
+    assert [n["to"] for n in await shopify.sim("GET", "notifications")] == ["ada@example.com"]
+
+
+async def test_without_send_notifications_shopify_emails_nobody_and_learns_no_customer(
+    stack: Stack, shopify: Platform
+) -> None:
+    await stack.connect("shopify", shopify.server.base_url)
+    issued = await issue(stack.api, stack.admin, 5000, recipient=ADA)
+
+    mirrored = await eventually(lambda: on_shopify(shopify, issued["code"]))
+
+    assert mirrored["notify"] is False and mirrored["customer_id"] is None
+    assert (await shopify.state())["customers"] == []
+    assert await shopify.sim("GET", "notifications") == []
+
+
+async def test_our_card_sold_online_is_emailed_to_its_buyer_when_notifications_are_on(
+    stack: Stack, shopify: Platform
+) -> None:
+    await stack.connect(
+        "shopify",
+        shopify.server.base_url,
+        sell_cards=True,
+        gift_card_skus=["OMNI-GC"],
+        send_notifications=True,
+    )
+    await shopify.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "grace@example.com",
+            "customer": {"first_name": "Grace", "last_name": "Hopper"},
+            "line_items": [{"title": "Gift card", "price": "50.00", "sku": "OMNI-GC"}],
+        },
+    )
+
+    async def emailed() -> list[dict[str, Any]] | None:
+        sent = await shopify.sim("GET", "notifications")
+        return [n for n in sent if n["kind"] == "gift_card"] or None
+
+    (notification,) = await eventually(emailed)
+    assert notification["to"] == "grace@example.com"
+    assert len((await shopify.state())["customers"]) == 1  # the buyer, not uploaded again

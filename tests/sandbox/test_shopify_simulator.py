@@ -548,3 +548,59 @@ def test_debits_emit_gift_cards_update_unconfirmed(shop: Shop, hooks: Hooks) -> 
     shop.debit(card, "4.00")
     assert wait_until(lambda: len(hooks.arrivals) == 1)
     assert json.loads(hooks.arrivals[0][1])["balance"] == "5.00"
+
+
+CUSTOMER_CREATE = """mutation($in: CustomerInput!) {
+  customerCreate(input: $in) { customer { id email } userErrors { field message } } }"""
+CUSTOMERS = """query($q: String) { customers(first: 5, query: $q) { nodes { id email } } }"""
+
+
+def _customer(shop: Shop, email: str) -> str:
+    payload = shop.gql(CUSTOMER_CREATE, **{"in": {"email": email}})["data"]["customerCreate"]
+    assert payload["userErrors"] == []
+    return str(payload["customer"]["id"])
+
+
+def test_a_customer_email_belongs_to_one_customer_and_is_found_by_search(shop: Shop) -> None:
+    ada = _customer(shop, "ada@example.com")
+    again = shop.gql(CUSTOMER_CREATE, **{"in": {"email": "ADA@example.com"}})
+    assert again["data"]["customerCreate"] == {
+        "customer": None,
+        "userErrors": [{"field": ["email"], "message": "Email has already been taken"}],
+    }
+    found = shop.gql(CUSTOMERS, q='email:"ada@example.com"')["data"]["customers"]["nodes"]
+    assert found == [{"id": ada, "email": "ada@example.com"}]
+
+
+def test_a_card_for_a_customer_is_emailed_unless_notify_is_false(shop: Shop) -> None:
+    ada = _customer(shop, "ada@example.com")
+    told = shop.gql(CREATE, **{"in": {"initialValue": "25", "customerId": ada}})
+    silent = shop.gql(CREATE, **{"in": {"initialValue": "25", "customerId": ada, "notify": False}})
+    assert silent["data"]["giftCardCreate"]["userErrors"] == []
+
+    sent = shop.control.get("/__sim/notifications").json()
+    told_id = int(told["data"]["giftCardCreate"]["giftCard"]["id"].rsplit("/", 1)[1])
+    assert [(n["kind"], n["to"], n["gift_card_id"]) for n in sent] == [
+        ("gift_card", "ada@example.com", told_id)
+    ]
+
+
+def test_a_card_with_a_recipient_goes_to_them_and_the_buyer_gets_a_confirmation(
+    shop: Shop,
+) -> None:
+    buyer, friend = _customer(shop, "buyer@example.com"), _customer(shop, "friend@example.com")
+    shop.gql(
+        CREATE,
+        **{
+            "in": {
+                "initialValue": "25",
+                "customerId": buyer,
+                "recipientAttributes": {"id": friend, "message": "Enjoy"},
+            }
+        },
+    )
+    sent = shop.control.get("/__sim/notifications").json()
+    assert [(n["kind"], n["to"], n["message"]) for n in sent] == [
+        ("gift_card", "friend@example.com", "Enjoy"),
+        ("purchase_confirmation", "buyer@example.com", None),
+    ]

@@ -71,6 +71,7 @@ class CardTarget:
     expires_on: date | None
     customer_email: str | None = None
     recipient_name: str | None = None
+    recipient_message: str | None = None
     shipping_name: str | None = None  # of the online order that sold the card (seed 002)
 
 
@@ -103,6 +104,7 @@ class PlatformCard:
     code: str | None = None  # None when the platform won't reveal it (Shopify: last 4 only)
     last_characters: str | None = None
     customer_email: str | None = None
+    customer_name: str | None = None
     initial_value: int | None = None
     # The platform's time of this state: its own transactions up to then are in ``balance``.
     as_of: datetime | None = None

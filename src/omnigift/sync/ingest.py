@@ -317,7 +317,7 @@ class LedgerSink:
             initial_value=card.balance or None,
             code=card.code,  # None: a generated code, known to nobody
             expires_at=None,
-            recipient={"email": card.customer_email} if card.customer_email else None,
+            recipient=_recipient(card),
             metadata=metadata,
             activate=True,
             imported=True,
@@ -384,3 +384,9 @@ class LedgerSink:
             external_references.c.integration_id == self.integration_id,
             external_references.c.reference == reference,
         )
+
+
+def _recipient(card: PlatformCard) -> dict[str, str] | None:
+    """Who the platform says the card belongs to: whom a web store may e-mail about it."""
+    known = {"email": card.customer_email, "name": card.customer_name}
+    return {k: v for k, v in known.items() if v} or None

@@ -184,6 +184,7 @@ def target_of(card: CardRecord, code: str) -> CardTarget | None:
         expires_on=card.expires_at.date() if card.expires_at else None,
         customer_email=recipient.get("email"),
         recipient_name=recipient.get("name"),
+        recipient_message=recipient.get("message"),
         shipping_name=card.metadata.get("shipping_name"),
     )
 

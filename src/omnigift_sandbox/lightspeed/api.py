@@ -197,6 +197,15 @@ def routes(sim: Simulator) -> list[Route]:
         shown = render.sale(store_of(), sale, {"SaleLines", "SalePayments"})
         return _ok(render.single("Sale", shown))
 
+    # --- Customer --------------------------------------------------------------------------
+
+    async def get_customer(request: Request, token: Token) -> Response:
+        customer = store_of().customers.get(int(request.path_params["item_id"]))
+        if customer is None:
+            raise ApiError(404, "Customer not found.")
+        shown = render.customer(customer, "Contact" in query.relations(request))
+        return _ok(render.single("Customer", shown))
+
     # --- SalePayment -----------------------------------------------------------------------
 
     def all_payments() -> list[SalePayment]:
@@ -264,6 +273,11 @@ def routes(sim: Simulator) -> list[Route]:
             at("CreditAccount/{item_id:int}.json"),
             gated("CreditAccount", CUSTOMERS, delete_account),
             methods=["DELETE"],
+        ),
+        Route(
+            at("Customer/{item_id:int}.json"),
+            gated("Customer", CUSTOMERS, get_customer),
+            methods=["GET"],
         ),
         Route(at("Sale.json"), gated("Sale", REGISTER, list_sales), methods=["GET"]),
         Route(at("Sale.json"), gated("Sale", REGISTER, create_sale), methods=["POST"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .state import CreditAccount, Sale, SaleLine, SalePayment, Store
+from .state import CreditAccount, Customer, Sale, SaleLine, SalePayment, Store
 from .values import flag, money, stamp
 
 
@@ -129,6 +129,23 @@ def sale(store: Store, record: Sale, relations: set[str]) -> dict[str, Any]:
         shown["SalePayments"] = {
             "SalePayment": one_or_many([sale_payment(store, p) for p in record.payments])
         }
+    return shown
+
+
+def customer(record: Customer, contact: bool) -> dict[str, Any]:
+    """A ``Customer``; its ``Contact`` (e-mails) only with ``load_relations=["Contact"]``. The
+    field names follow the vendor's Customer resource (``customerID``, ``firstName``,
+    ``lastName``, ``Contact.Emails.ContactEmail[].address``/``useType``) [U: not in
+    integrations.md; the vendor's reference names them so]."""
+    shown: dict[str, Any] = {
+        "customerID": str(record.id),
+        "firstName": record.first_name,
+        "lastName": record.last_name,
+        "archived": "false",
+    }
+    if contact:
+        emails = [{"address": record.email, "useType": "Primary"}] if record.email else []
+        shown["Contact"] = {"Emails": {"ContactEmail": emails} if emails else ""}
     return shown
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import accounts
 from .errors import ApiError
-from .state import CreditAccount, Sale, SaleLine, SalePayment, Store
+from .state import CreditAccount, Customer, Sale, SaleLine, SalePayment, Store
 from .values import parse_bool, parse_int, parse_money
 
 # Refusal texts are not documented (integrations.md 7.3): unconfirmed [U].
@@ -324,6 +324,8 @@ def till_sale(store: Store, body: dict[str, Any]) -> tuple[Sale, CreditAccount |
     for key in ("referenceNumber", "referenceNumberSource"):
         if key in body:
             sale_body[key] = body[key]
+    if body.get("customer") is not None:
+        sale_body["customerID"] = _customer(store, body["customer"]).id
     try:
         sale = create(store, sale_body, backdate=float(backdate))
     except ApiError:
@@ -331,6 +333,20 @@ def till_sale(store: Store, body: dict[str, Any]) -> tuple[Sale, CreditAccount |
             del store.accounts[sold.id]
         raise
     return sale, sold
+
+
+def _customer(store: Store, data: Any) -> Customer:
+    """The sale's customer (``{"first_name", "last_name", "email"}``), added at the till."""
+    if not isinstance(data, dict) or not (data.get("first_name") or data.get("last_name")):
+        raise ApiError(422, "customer needs a first_name or a last_name")
+    customer = Customer(
+        store.next_id("customer"),
+        str(data.get("first_name") or ""),
+        str(data.get("last_name") or ""),
+        str(data["email"]) if data.get("email") else None,
+    )
+    store.customers[customer.id] = customer
+    return customer
 
 
 def _cash_type(store: Store) -> int:

@@ -98,6 +98,16 @@ class SalePayment:
 
 
 @dataclass
+class Customer:
+    """A ``Customer`` with its ``Contact``'s primary e-mail (enough for the till's flows)."""
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str | None = None
+
+
+@dataclass
 class Sale:
     """A ``Sale`` with its lines and payments."""
 
@@ -149,6 +159,7 @@ class Store:
         self.rng = random.Random(config.seed)  # noqa: S311 - repeatable fakes
         self.accounts: dict[int, CreditAccount] = {}
         self.sales: dict[int, Sale] = {}
+        self.customers: dict[int, Customer] = {}
         self.payment_types: dict[int, PaymentType] = {}
         self.registers: dict[int, Register] = {
             1: Register(1, "Register 1"),

@@ -76,6 +76,8 @@ def routes(sim: Simulator) -> list[Route]:
                 "expires_on": c.expires_on.isoformat() if c.expires_on else None,
                 "note": c.note,
                 "customer_id": c.customer_id,
+                "recipient_id": c.recipient.customer_id if c.recipient else None,
+                "notify": c.notify,
                 "order_id": c.order_id,
                 "line_item_id": c.line_item_id,
                 "transactions": [
@@ -95,6 +97,15 @@ def routes(sim: Simulator) -> list[Route]:
         return JSONResponse(
             {
                 "gift_cards": cards,
+                "customers": [
+                    {
+                        "id": c.id,
+                        "email": c.email,
+                        "first_name": c.first_name,
+                        "last_name": c.last_name,
+                    }
+                    for c in store.customers.values()
+                ],
                 "orders": [shapes.order(store, o) for o in store.orders.values()],
                 "webhook_subscriptions": [
                     shapes.subscription(s) for s in store.subscriptions.values()
@@ -111,6 +122,22 @@ def routes(sim: Simulator) -> list[Route]:
                 "rest_bucket": sim.rest_bucket.header(),
                 "graphql_bucket": sim.cost_bucket.status(),
             }
+        )
+
+    async def sent_notifications(request: Request) -> Response:
+        """The e-mails the shop sent about gift cards (kept, never sent)."""
+        return JSONResponse(
+            [
+                {
+                    "kind": n.kind,
+                    "to": n.to,
+                    "gift_card_id": n.gift_card_id,
+                    "last_characters": n.last_characters,
+                    "message": n.message,
+                    "send_at": n.send_at.isoformat(),
+                }
+                for n in sim.store.notifications
+            ]
         )
 
     async def add_fault(request: Request) -> Response:
@@ -159,6 +186,7 @@ def routes(sim: Simulator) -> list[Route]:
         Route("/__sim/orders/{id:int}/refund", do_refund, methods=["POST"]),
         Route("/__sim/gift_cards", staff_card, methods=["POST"]),
         Route("/__sim/state", state, methods=["GET"]),
+        Route("/__sim/notifications", sent_notifications, methods=["GET"]),
         Route("/__sim/faults", add_fault, methods=["POST"]),
         Route("/__sim/faults", list_faults, methods=["GET"]),
         Route("/__sim/faults", clear_faults, methods=["DELETE"]),

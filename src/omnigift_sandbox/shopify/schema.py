@@ -25,11 +25,11 @@ from graphql import (
     build_schema,
 )
 
-from . import rules, shapes
+from . import customers, notifications, rules, shapes
 from .money import graphql_amount, parse_amount
 from .sdl import SDL
 from .search import card_filter, decode_cursor, encode_cursor
-from .state import CardTransaction, GiftCard, Store
+from .state import CardTransaction, Customer, GiftCard, Recipient, Store
 from .webhooks import WebhookSender
 
 Info = GraphQLResolveInfo[Any]
@@ -213,18 +213,7 @@ def card_view(store: Store, card: GiftCard) -> dict[str, Any]:
         "templateSuffix": card.template_suffix,
         "createdAt": card.created_at,
         "updatedAt": card.updated_at,
-        "customer": (
-            {
-                "id": gid("Customer", customer.id),
-                "email": customer.email,
-                "firstName": customer.first_name,
-                "lastName": customer.last_name,
-                "displayName": " ".join(p for p in (customer.first_name, customer.last_name) if p)
-                or (customer.email or ""),
-            }
-            if customer
-            else None
-        ),
+        "customer": customer_view(customer) if customer else None,
         "order": (
             {"id": gid("Order", card.order_id), "name": f"#{store.orders[card.order_id].number}"}
             if card.order_id and card.order_id in store.orders
@@ -232,6 +221,19 @@ def card_view(store: Store, card: GiftCard) -> dict[str, Any]:
         ),
         "lineItem": {"id": gid("LineItem", card.line_item_id)} if card.line_item_id else None,
         "transactions": transactions,
+    }
+
+
+def customer_view(customer: Customer) -> dict[str, Any]:
+    """A Customer as the resolvers see it."""
+    return {
+        "_id": customer.id,
+        "id": gid("Customer", customer.id),
+        "email": customer.email,
+        "firstName": customer.first_name,
+        "lastName": customer.last_name,
+        "displayName": " ".join(p for p in (customer.first_name, customer.last_name) if p)
+        or (customer.email or ""),
     }
 
 
@@ -317,14 +319,9 @@ def _customer_id(value: Any) -> int | None:
 
 def resolve_create(_root: Any, info: Info, input: dict[str, Any]) -> dict[str, Any]:
     ctx = _ctx(info)
-    recipient = input.get("recipientAttributes")
-    if recipient is not None:
-        recipient_id = _customer_id(recipient.get("id"))
-        if recipient_id not in ctx.store.customers:
-            error = rules.UserError(
-                "RECIPIENT_NOT_FOUND", ["input", "recipientAttributes", "id"], "Recipient not found"
-            )
-            return {"giftCard": None, "giftCardCode": None, "userErrors": _errors([error])}
+    recipient = _recipient(ctx.store, input.get("recipientAttributes"))
+    if isinstance(recipient, rules.UserError):
+        return {"giftCard": None, "giftCardCode": None, "userErrors": _errors([recipient])}
     result = rules.create_card(
         ctx.store,
         initial_value=input["initialValue"],
@@ -337,8 +334,42 @@ def resolve_create(_root: Any, info: Info, input: dict[str, Any]) -> dict[str, A
     )
     if isinstance(result, list):
         return {"giftCard": None, "giftCardCode": None, "userErrors": _errors(result)}
+    result.notify = input.get("notify") is not False
+    result.recipient = recipient
+    notifications.on_issue(ctx.store, result)
     ctx.sender.emit("gift_cards/create", shapes.gift_card(result))
     return {"giftCard": card_view(ctx.store, result), "giftCardCode": result.code, "userErrors": []}
+
+
+def _recipient(store: Store, data: dict[str, Any] | None) -> Recipient | rules.UserError | None:
+    """``recipientAttributes``: its customer must exist (``RECIPIENT_NOT_FOUND``)."""
+    if data is None:
+        return None
+    recipient_id = _customer_id(data.get("id"))
+    if recipient_id is None or recipient_id not in store.customers:
+        field = ["input", "recipientAttributes", "id"]
+        return rules.UserError("RECIPIENT_NOT_FOUND", field, "Recipient not found")
+    return Recipient(
+        recipient_id,
+        data.get("message"),
+        data.get("preferredName"),
+        data.get("sendNotificationAt"),
+    )
+
+
+def resolve_customers(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
+    found = customers.search(_ctx(info).store, args.get("query"))
+    return _page([customer_view(c) for c in found], args, lambda v: v["_id"])
+
+
+def resolve_customer_create(_root: Any, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    result = customers.create(_ctx(info).store, input)
+    if isinstance(result, list):
+        return {
+            "customer": None,
+            "userErrors": [{"field": e.field, "message": e.message} for e in result],
+        }
+    return {"customer": customer_view(result), "userErrors": []}
 
 
 _UPDATE_FIELDS = {
@@ -434,9 +465,11 @@ def build() -> GraphQLSchema:
     query.fields["giftCards"].resolve = resolve_gift_cards
     query.fields["giftCardsCount"].resolve = resolve_gift_cards_count
     query.fields["shop"].resolve = resolve_shop
+    query.fields["customers"].resolve = resolve_customers
     mutation.fields["giftCardCreate"].resolve = resolve_create
     mutation.fields["giftCardUpdate"].resolve = resolve_update
     mutation.fields["giftCardDeactivate"].resolve = resolve_deactivate
     mutation.fields["giftCardCredit"].resolve = resolve_credit
     mutation.fields["giftCardDebit"].resolve = resolve_debit
+    mutation.fields["customerCreate"].resolve = resolve_customer_create
     return schema

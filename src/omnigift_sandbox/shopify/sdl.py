@@ -51,6 +51,29 @@ type Customer implements Node {
   displayName: String!
 }
 
+type CustomerEdge { cursor: String! node: Customer! }
+
+type CustomerConnection {
+  edges: [CustomerEdge!]!
+  nodes: [Customer!]!
+  pageInfo: PageInfo!
+}
+
+input CustomerInput {
+  email: String
+  firstName: String
+  lastName: String
+  phone: String
+  note: String
+}
+
+type UserError { field: [String!] message: String! }
+
+type CustomerCreatePayload {
+  customer: Customer
+  userErrors: [UserError!]!
+}
+
 type Order implements Node { id: ID! name: String! }
 
 type LineItem implements Node { id: ID! }
@@ -179,6 +202,7 @@ input GiftCardCreateInput {
   customerId: ID
   expiresOn: Date
   note: String
+  notify: Boolean = true
   recipientAttributes: GiftCardRecipientInput
   templateSuffix: String
 }
@@ -202,6 +226,8 @@ type QueryRoot {
     reverse: Boolean = false, sortKey: GiftCardSortKeys = ID
   ): GiftCardConnection!
   giftCardsCount(query: String, limit: Int = 10000): Count
+  customers(first: Int, after: String, last: Int, before: String, query: String,
+            reverse: Boolean = false): CustomerConnection!
   shop: Shop!
 }
 
@@ -211,6 +237,7 @@ type Mutation {
   giftCardDeactivate(id: ID!): GiftCardDeactivatePayload
   giftCardCredit(id: ID!, creditInput: GiftCardCreditInput!): GiftCardCreditPayload
   giftCardDebit(id: ID!, debitInput: GiftCardDebitInput!): GiftCardDebitPayload
+  customerCreate(input: CustomerInput!): CustomerCreatePayload
 }
 
 schema { query: QueryRoot mutation: Mutation }

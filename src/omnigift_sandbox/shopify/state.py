@@ -51,6 +51,8 @@ class GiftCard:
     api_client_id: int | None = None
     user_id: int | None = None
     transactions: list[CardTransaction] = field(default_factory=list)
+    notify: bool = True  # false: Shopify sends the customer and recipient nothing [C]
+    recipient: Recipient | None = None
 
     @property
     def enabled(self) -> bool:
@@ -75,6 +77,30 @@ class Customer:
     email: str | None
     first_name: str | None = None
     last_name: str | None = None
+    phone: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A gift card's ``recipientAttributes``: the customer it is for, and what to tell them."""
+
+    customer_id: int
+    message: str | None = None
+    preferred_name: str | None = None
+    send_notification_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An e-mail the shop sent about a gift card (the simulator keeps it instead of sending)."""
+
+    kind: Literal["gift_card", "purchase_confirmation"]
+    to: str
+    gift_card_id: int
+    last_characters: str
+    message: str | None
+    send_at: datetime
 
 
 @dataclass
@@ -159,6 +185,7 @@ class Store:
         self.customers: dict[int, Customer] = {}
         self.orders: dict[int, Order] = {}
         self.subscriptions: dict[int, WebhookSubscription] = {}
+        self.notifications: list[Notification] = []
         # Separate counters per resource, started at Shopify-looking magnitudes.
         self._next = {
             "card": 1035197600,

@@ -12,6 +12,7 @@ searches sales by that reference before writing anything else. Polling skips our
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,7 +123,7 @@ class LightspeedConnector:
             if payment.get("archived") == "true":
                 continue
             amount = minor_units(payment["amount"], self.currency)
-            if amount < 0 and await self._sold_here(account, sink):
+            if amount < 0 and await self._sold_here(account, sale, sink):
                 continue  # a gift card sold in Lightspeed: it entered the ledger with its value
             await sink.spend(
                 PlatformSpend(
@@ -136,15 +137,31 @@ class LightspeedConnector:
                 )
             )
 
-    async def _sold_here(self, account_id: str, sink: Sink) -> bool:
+    async def _sold_here(self, account_id: str, sale: dict[str, Any], sink: Sink) -> bool:
         """A load of a card we don't know yet is a gift card sold in Lightspeed."""
         card = await self.read(account_id)
         if card is None:
             return False
+        card = await self._with_customer(card, str(sale.get("customerID") or "0"))
         try:
             return await sink.native_card(card)
         except CardRefused:
             return True  # not the ledger's card (staff have a code_incompatible exception)
+
+    async def _with_customer(self, card: PlatformCard, customer_id: str) -> PlatformCard:
+        """The card with the customer of the sale that sold it (seed 002: with
+        ``send_notifications`` a web store uploads that customer and e-mails them)."""
+        if customer_id == "0":
+            return card
+        found = await self.client.call(
+            "GET", f"Customer/{customer_id}.json", params={"load_relations": '["Contact"]'}
+        )
+        customer = (found or {}).get("Customer") or {}
+        emails = items((customer.get("Contact") or {}).get("Emails"), "ContactEmail")
+        email = next((str(e["address"]) for e in emails if e.get("address")), None)
+        names = (customer.get("firstName"), customer.get("lastName"))
+        name = " ".join(str(n) for n in names if n) or None
+        return replace(card, customer_email=email or card.customer_email, customer_name=name)
 
     # --- mirror out ------------------------------------------------------------------------
 

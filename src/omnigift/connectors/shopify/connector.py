@@ -220,6 +220,7 @@ class ShopifyConnector:
                 f"Shopify takes codes of 8 to 20 letters and digits; this one has {len(code)}",
                 code="TOO_SHORT" if len(code) < 8 else "TOO_LONG",
             )
+        customer = await self._customer(target)  # before the intent: found again on a retry
         await journal.intend({"op": "create"})
         expires = target.expires_on.isoformat() if target.expires_on else None
         payload = await self._mutate(
@@ -230,6 +231,7 @@ class ShopifyConnector:
                     "initialValue": decimal_string(target.balance, target.currency),
                     "expiresOn": expires,
                     "note": NOTE_PREFIX + target.account_id,
+                    **_notification(customer, target),
                 }
             },
             "giftCardCreate",
@@ -237,6 +239,33 @@ class ShopifyConnector:
         )
         card = payload["giftCard"]
         return await self._adopt(card, target, journal)
+
+    async def _customer(self, target: CardTarget) -> str | None:
+        """With ``send_notifications``, the Shopify customer the card is for (seed 002): found by
+        e-mail, or uploaded. None when nobody is to be notified; a customer Shopify refuses (a
+        malformed e-mail) costs the notification, never the mirror."""
+        email = target.customer_email
+        if not (self.settings.get("send_notifications") and email):
+            return None
+        found = await self._customer_by_email(email)
+        if found:
+            return found
+        first, _, last = (target.recipient_name or "").strip().partition(" ")
+        names = {"firstName": first or None, "lastName": last or None}
+        try:  # not a write we must settle: a retry finds the customer by e-mail instead
+            payload = await self._mutate(
+                ops.CUSTOMER_CREATE, {"input": {"email": email, **names}}, "customerCreate"
+            )
+        except PlatformRejected:
+            return await self._customer_by_email(email)  # taken meanwhile, or refused: None
+        customer: dict[str, Any] = payload.get("customer") or {}
+        return customer.get("id")
+
+    async def _customer_by_email(self, email: str) -> str | None:
+        query = f'email:"{email}"'
+        data = await self.client.graphql(ops.CUSTOMER_BY_EMAIL, {"query": query})
+        nodes = (data.get("customers") or {}).get("nodes") or []
+        return str(nodes[0]["id"]) if nodes else None
 
     async def _adopt(
         self, card: dict[str, Any], target: CardTarget, journal: Journal
@@ -344,6 +373,21 @@ class ShopifyConnector:
 
     async def aclose(self) -> None:
         return None
+
+
+def _notification(customer: str | None, target: CardTarget) -> dict[str, Any]:
+    """``giftCardCreate`` fields that decide who Shopify e-mails: ``notify`` defaults to true
+    there, so a card is created with it false unless its customer is to be told."""
+    if customer is None:
+        return {"notify": False}
+    fields: dict[str, Any] = {"notify": True, "customerId": customer}
+    if target.recipient_message:
+        fields["recipientAttributes"] = {
+            "id": customer,
+            "message": target.recipient_message,
+            "preferredName": target.recipient_name,
+        }
+    return fields
 
 
 def _spend_of(

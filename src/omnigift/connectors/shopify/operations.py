@@ -97,3 +97,18 @@ query page($after: String) {
   }
 }"""
 )
+
+# Customers (seed 002: a notified card's customer is uploaded to the shop first). Shopify's
+# customerCreate answers the generic ``UserError``, which has no ``code``.
+CUSTOMER_BY_EMAIL = """
+query customer($query: String!) {
+  customers(first: 1, query: $query) { nodes { id email } }
+}"""
+
+CUSTOMER_CREATE = """
+mutation customerCreate($input: CustomerInput!) {
+  customerCreate(input: $input) {
+    customer { id email }
+    userErrors { field message }
+  }
+}"""
