@@ -75,3 +75,13 @@ async def row_counts(client: httpx.AsyncClient) -> dict[str, int]:
                 await conn.execute(select(func.count()).select_from(table))
             ).scalar_one()
     return counts
+
+
+async def customer(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    """Create a customer (an e-mail unless told otherwise)."""
+    body = fields or {"email": "ada@example.com", "name": "Ada Lovelace"}
+    response = await client.post("/v1/customers", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

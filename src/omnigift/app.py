@@ -15,6 +15,7 @@ from omnigift.api.middleware import RequestContext
 from omnigift.api.routes import (
     activities,
     api_keys,
+    customers,
     events,
     gift_cards,
     holds,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         integrations,
         hooks,
         tender,
+        customers,
     )
     for module in routers:
         app.include_router(module.router)

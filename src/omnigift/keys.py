@@ -30,6 +30,8 @@ class Scope(StrEnum):
     EVENTS_READ = "events:read"
     WEBHOOKS_WRITE = "webhooks:write"
     INTEGRATIONS_WRITE = "integrations:write"
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"
     ADMIN = "admin"
 
 

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from omnigift.ledger.errors import ErrorCode, LedgerError, TooManyAttempts
+from omnigift.ledger.errors import CustomerExists, ErrorCode, LedgerError, TooManyAttempts
 
 log = structlog.get_logger()
 PROBLEM_JSON = "application/problem+json"
@@ -43,6 +43,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.CARD_EXPIRED: 409,
     ErrorCode.REFUND_EXCEEDS_REDEMPTION: 409,
     ErrorCode.CODE_TAKEN: 409,
+    ErrorCode.CUSTOMER_EXISTS: 409,
     ErrorCode.INVALID_CODE: 422,
     ErrorCode.EXPIRY_TOO_SOON: 422,
     ErrorCode.INVALID_REQUEST: 422,
@@ -80,8 +81,9 @@ def problem(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """A problem document response."""
+    """A problem document response (``extensions``: RFC 9457 extension members)."""
     body: dict[str, Any] = {
         "type": f"https://omnigift.dev/problems/{code}",
         "title": TITLES.get(status, "Error"),
@@ -92,6 +94,7 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -112,7 +115,16 @@ def install(app: FastAPI) -> None:
         errors = (
             [{"field": exc.field, "message": exc.detail}] if status == 422 and exc.field else None
         )
-        return problem(request, status, exc.code.value, exc.detail, errors=errors, headers=headers)
+        found = {"existing_id": exc.existing_id} if isinstance(exc, CustomerExists) else None
+        return problem(
+            request,
+            status,
+            exc.code.value,
+            exc.detail,
+            errors=errors,
+            headers=headers,
+            extensions=found,
+        )
 
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:

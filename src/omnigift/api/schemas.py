@@ -491,3 +491,60 @@ class TenderResult(BaseModel):
     occurred_at: datetime | None = None
     uncovered: Money | None = None
     reversed: str | None = None
+
+
+# --- Customers ----------------------------------------------------------------------------------
+
+
+class Consents(Strict):
+    email_marketing: bool | None = None
+    sms_marketing: bool | None = None
+
+
+class CustomerCreate(Strict):
+    """At least one of e-mail, phone or name."""
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    external_ids: dict[str, str] | None = Field(
+        default=None, description="the customer's id on each platform: {integration id: id}"
+    )
+    consents: Consents | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CustomerUpdate(Strict):
+    """Only the fields sent change; `""` clears e-mail, phone or name; an external id set to
+    null is forgotten; consents are changed one by one."""
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    external_ids: dict[str, str | None] | None = None
+    consents: Consents | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CustomerMerge(Strict):
+    duplicate_id: str = Field(
+        min_length=1, max_length=40, description="the customer folded into this one"
+    )
+
+
+class Customer(BaseModel):
+    id: str
+    email: str | None
+    phone: str | None
+    name: str | None
+    external_ids: dict[str, str]
+    consents: dict[str, bool]
+    metadata: dict[str, Any]
+    merged_into: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerList(BaseModel):
+    data: list[Customer]
+    next_cursor: str | None

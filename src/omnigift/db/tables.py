@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from omnigift.db.types import UTCDateTime
@@ -437,4 +438,41 @@ tender_transactions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("reversed_at", UTCDateTime),
     Index("ix_tender_transactions_account", "account_id"),
+)
+
+# --- Customers ----------------------------------------------------------------------------------
+
+# A person the retailer knows, whatever channel they came from. An e-mail or a phone number
+# belongs to one live customer; a merged duplicate keeps its row (old ids still resolve) and
+# points at the survivor, which took over its cards.
+_LIVE_EMAIL = text("merged_into IS NULL AND email IS NOT NULL")
+_LIVE_PHONE = text("merged_into IS NULL AND phone IS NOT NULL")
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320)),  # lower-cased
+    Column("phone", String(20)),  # "+" and digits
+    Column("name", String(200)),
+    Column("external_ids", JSON, nullable=False),  # {integration id: the platform's customer id}
+    Column("consents", JSON, nullable=False),  # {"email_marketing": bool, "sms_marketing": bool}
+    Column("metadata", JSON, nullable=False),
+    Column("merged_into", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(
+        "uq_customers_live_email",
+        "email",
+        unique=True,
+        sqlite_where=_LIVE_EMAIL,
+        postgresql_where=_LIVE_EMAIL,
+    ),
+    Index(
+        "uq_customers_live_phone",
+        "phone",
+        unique=True,
+        sqlite_where=_LIVE_PHONE,
+        postgresql_where=_LIVE_PHONE,
+    ),
+    Index("ix_customers_merged_into", "merged_into"),
 )

@@ -19,6 +19,9 @@ class EventType(StrEnum):
     INTEGRATION_RECOVERED = "integration.recovered"
     INTEGRATION_DRIFT_FOUND = "integration.drift_found"
     SYNC_EXCEPTION = "sync.exception"
+    CUSTOMER_CREATED = "customer.created"
+    CUSTOMER_UPDATED = "customer.updated"
+    CUSTOMER_MERGED = "customer.merged"
 
 
 def matches(subscribed: list[str], event_type: str) -> bool:

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     EXPIRY_TOO_SOON = "expiry_too_soon"
     INVALID_REQUEST = "invalid_request"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    CUSTOMER_EXISTS = "customer_exists"
 
 
 class LedgerError(Exception):
@@ -87,3 +88,13 @@ class TooManyAttempts(LedgerError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class CustomerExists(LedgerError):
+    """Another live customer already has this e-mail or phone number."""
+
+    code = ErrorCode.CUSTOMER_EXISTS
+
+    def __init__(self, detail: str, *, field: str | None = None, existing_id: str) -> None:
+        super().__init__(detail, field=field)
+        self.existing_id = existing_id

@@ -273,6 +273,23 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
     return Written(activity=activity, card=after)
 
 
+async def update_card(
+    conn: AsyncConnection, card: CardRecord, values: dict[str, Any], now: datetime
+) -> CardRecord:
+    """Change a locked card's own fields (not its value) and record ``gift_card.updated``."""
+    await conn.execute(update(gift_cards).where(gift_cards.c.id == card.id).values(**values))
+    await move_account(conn, card.id, now, events=1)
+    after = await lock_card(conn, card.id)
+    updated = PendingEvent(
+        EventType.GIFT_CARD_UPDATED,
+        {"gift_card": card_view(after)},
+        account_id=card.id,
+        sequence=after.version,
+    )
+    await record(conn, [updated], now)
+    return after
+
+
 async def move_account(
     conn: AsyncConnection,
     account_id: str,

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift import codes
-from omnigift.db.tables import gift_cards
-from omnigift.events.catalogue import EventType
-from omnigift.events.outbox import PendingEvent, record
 from omnigift.ledger.errors import CodeTaken, InvalidCodeError, InvalidState
 from omnigift.ledger.policy import LedgerPolicy
-from omnigift.ledger.records import CardRecord, lock_card, move_account
-from omnigift.ledger.views import card_view
+from omnigift.ledger.records import CardRecord, lock_card, update_card
 
 
 async def attach_code(
@@ -43,30 +38,16 @@ async def attach_code(
         raise InvalidState("this card's code is known, and a known code never changes")
     metadata = {**card.metadata, "code_known": True, "serial_attached_at": now.isoformat()}
     try:
-        await conn.execute(
-            update(gift_cards)
-            .where(gift_cards.c.id == card.id)
-            .values(
-                code_hash=code_hash,
-                code_sealed=policy.vault.seal(code),
-                code_last4=code[-4:],
-                metadata=metadata,
-            )
+        return await update_card(
+            conn,
+            card,
+            {
+                "code_hash": code_hash,
+                "code_sealed": policy.vault.seal(code),
+                "code_last4": code[-4:],
+                "metadata": metadata,
+            },
+            now,
         )
     except IntegrityError:
         raise CodeTaken("a card with this code already exists", field="code") from None
-    await move_account(conn, card.id, now, events=1)
-    after = await lock_card(conn, card.id)
-    await record(
-        conn,
-        [
-            PendingEvent(
-                EventType.GIFT_CARD_UPDATED,
-                {"gift_card": card_view(after)},
-                account_id=card.id,
-                sequence=after.version,
-            )
-        ],
-        now,
-    )
-    return after

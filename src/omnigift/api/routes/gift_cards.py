@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -21,8 +22,9 @@ from omnigift.api.schemas import (
     LookupRequest,
 )
 from omnigift.clock import utcnow
+from omnigift.customers.profiles import live_customer_id
 from omnigift.keys import Principal, Scope
-from omnigift.ledger.errors import CurrencyMismatch
+from omnigift.ledger.errors import CurrencyMismatch, InvalidRequest, NotFound
 from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
 from omnigift.ledger.lookup import find_by_code
 from omnigift.ledger.queries import CardFilter, list_cards
@@ -61,12 +63,24 @@ async def issue(
         )
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
-        issued = await issue_card(conn, command, runtime.policy, principal.origin, now)
+        owner = await _owner(conn, body.customer_id)
+        issue = replace(command, customer_id=owner)
+        issued = await issue_card(conn, issue, runtime.policy, principal.origin, now)
         lots = await open_lots(conn, issued.written.card.id)
         view = card_view(issued.written.card, lots=lots, code=issued.code)
         return Outcome(201, view, [issued.written.activity["type"]])
 
     return await run_idempotent(runtime, principal, idem, work)
+
+
+async def _owner(conn: AsyncConnection, customer_id: str | None) -> str | None:
+    """The live customer a new card belongs to (a merged id resolves to who took it over)."""
+    if customer_id is None:
+        return None
+    try:
+        return await live_customer_id(conn, customer_id)
+    except NotFound:
+        raise InvalidRequest(f"no customer {customer_id}", field="customer_id") from None
 
 
 @router.get("/{card_id}", response_model=GiftCard, summary="Get a gift card")
