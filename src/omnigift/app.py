@@ -22,6 +22,7 @@ from omnigift.api.routes import (
     hooks,
     integrations,
     operations,
+    store_credit,
     tender,
     webhooks,
 )
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         hooks,
         tender,
         customers,
+        store_credit,
     )
     for module in routers:
         app.include_router(module.router)

@@ -141,7 +141,10 @@ class ActivityCreate(Strict):
 
 class Activity(BaseModel):
     id: str
-    gift_card_id: str
+    gift_card_id: str | None = Field(default=None, description="the card (absent on store credit)")
+    store_credit_id: str | None = Field(
+        default=None, description="the store credit wallet (absent on a card)"
+    )
     type: ActivityType
     amount: MoneyOut | None
     balance_after: MoneyOut
@@ -194,7 +197,10 @@ class CaptureRequest(Strict):
 
 class Hold(BaseModel):
     id: str
-    gift_card_id: str
+    gift_card_id: str | None = Field(default=None, description="the card (absent on store credit)")
+    store_credit_id: str | None = Field(
+        default=None, description="the store credit wallet (absent on a card)"
+    )
     state: Literal["open", "captured", "voided", "expired"]
     amount: MoneyOut
     captured_amount: MoneyOut | None
@@ -210,6 +216,8 @@ class CurrencyBalances(BaseModel):
     currency: str
     outstanding_liability: MoneyOut
     card_count: int
+    store_credit_liability: MoneyOut
+    store_credit_count: int
     system_accounts: dict[str, MoneyOut]
 
 
@@ -548,3 +556,24 @@ class Customer(BaseModel):
 class CustomerList(BaseModel):
     data: list[Customer]
     next_cursor: str | None
+
+
+class StoreCreditActivityCreate(ActivityCreate):
+    """An activity on the customer's store credit in `amount.currency`: load, redeem, refund,
+    adjust_increment or adjust_decrement. The first credit opens the wallet."""
+
+
+class StoreCredit(BaseModel):
+    id: str
+    customer_id: str
+    currency: str
+    balance: MoneyOut
+    available: MoneyOut
+    lots: list[LotOut] = []
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class StoreCreditList(BaseModel):
+    data: list[StoreCredit]

@@ -1,7 +1,8 @@
 """Merging a customer recorded twice (an e-mail online, a phone number at the till).
 
 The survivor takes over every card of the duplicate (each card's ``gift_card.updated`` event
-says so), and the e-mail, phone, name and platform ids it lacked. The duplicate keeps its row,
+says so), its store credit (``store_credit.move_wallets``), and the e-mail, phone, name and
+platform ids it lacked. The duplicate keeps its row,
 pointing at the survivor, so ids held elsewhere still resolve; its e-mail and phone stop counting
 as taken. A merge repeated is a no-op; one that contradicts an earlier merge is refused.
 """
@@ -15,17 +16,25 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.customers.profiles import customer_view, get_customer
+from omnigift.customers.store_credit import move_wallets
 from omnigift.db.tables import customers, gift_cards
 from omnigift.events.catalogue import EventType
 from omnigift.events.outbox import PendingEvent, record
 from omnigift.ledger.errors import InvalidRequest, InvalidState
+from omnigift.ledger.origin import Origin
+from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import lock_card, update_card
 
 _TAKEN_OVER = ("email", "phone", "name")
 
 
 async def merge_customers(
-    conn: AsyncConnection, survivor_id: str, duplicate_id: str, now: datetime
+    conn: AsyncConnection,
+    survivor_id: str,
+    duplicate_id: str,
+    policy: LedgerPolicy,
+    origin: Origin,
+    now: datetime,
 ) -> dict[str, Any]:
     """Fold ``duplicate_id`` into ``survivor_id``; the survivor as it stands after."""
     if survivor_id == duplicate_id:
@@ -42,6 +51,7 @@ async def merge_customers(
         raise InvalidState(f"customer {duplicate_id} was merged into {duplicate['merged_into']}")
 
     moved = await _move_cards(conn, duplicate_id, survivor_id, now)
+    wallets = await move_wallets(conn, duplicate_id, survivor_id, policy, origin, now)
     # The duplicate is retired first: its e-mail and phone are then free for the survivor.
     retired = {**duplicate, "merged_into": survivor_id, "updated_at": now}
     await conn.execute(
@@ -58,7 +68,12 @@ async def merge_customers(
         .values(**fills, external_ids=external_ids, updated_at=now)
     )
     view = customer_view(after)
-    merged = {"customer": view, "merged": customer_view(retired), "gift_card_ids": moved}
+    merged = {
+        "customer": view,
+        "merged": customer_view(retired),
+        "gift_card_ids": moved,
+        "store_credit_ids": wallets,
+    }
     await record(conn, [PendingEvent(EventType.CUSTOMER_MERGED, merged)], now)
     return view
 

@@ -476,3 +476,15 @@ customers = Table(
     ),
     Index("ix_customers_merged_into", "merged_into"),
 )
+
+# A customer's store credit in one currency: a value account like a card's (lots, holds,
+# activities, postings), without a code. One per customer and currency.
+store_credit_wallets = Table(
+    "store_credit_wallets",
+    metadata,
+    Column("id", ID, ForeignKey("accounts.id", ondelete="RESTRICT"), primary_key=True),
+    Column("customer_id", ID, ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False),
+    Column("currency", String(4), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("customer_id", "currency", name="uq_store_credit_wallets_customer_currency"),
+)

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_MERGED = "customer.merged"
+    STORE_CREDIT_ACTIVITY_CREATED = "store_credit.activity.created"
 
 
 def matches(subscribed: list[str], event_type: str) -> bool:

@@ -97,6 +97,8 @@ async def apply_activity(
     """Apply one requested activity to a card, or refuse it having written nothing."""
     check_request(request)
     card = await lock_card(conn, card_id)
+    if card.is_wallet and request.type not in WALLET_ACTIVITIES:
+        raise InvalidRequest(f"store credit takes no {request.type} activity", field="type")
     lots: list[Lot] | None = None  # read once, here, by the activities that take value
     if request.type in _LAPSES_FIRST:
         # Expired value is gone before availability is checked, not only once the job has run.
@@ -302,6 +304,16 @@ _BUILDERS: dict[ActivityType, Builder] = {
     ActivityType.DEACTIVATE: _state_only,
     ActivityType.CLEAR_BALANCE: _clear_balance,
 }
+# A store credit wallet is always active: value moves in and out, its state never changes.
+WALLET_ACTIVITIES = frozenset(
+    {
+        ActivityType.LOAD,
+        ActivityType.REDEEM,
+        ActivityType.REFUND,
+        ActivityType.ADJUST_INCREMENT,
+        ActivityType.ADJUST_DECREMENT,
+    }
+)
 # Activities that take value lapse due lots first (clear_balance takes everything anyway).
 _LAPSES_FIRST = frozenset({ActivityType.REDEEM, ActivityType.ADJUST_DECREMENT})
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.db.tables import accounts, activities, gift_cards, holds, postings
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.postings import SystemAccount
-from omnigift.ledger.records import CardRecord, card_query, find_card
+from omnigift.ledger.records import CardRecord, card_query, find_card, is_wallet_id
 from omnigift.ledger.views import activity_view
 
 
@@ -25,7 +25,8 @@ class Page:
 
 
 async def get_card(conn: AsyncConnection, card_id: str) -> CardRecord:
-    card = await find_card(conn, card_id)
+    """A gift card (never a store credit wallet: those are reached through their customer)."""
+    card = await find_card(conn, card_id) if not is_wallet_id(card_id) else None
     if card is None:
         raise NotFound(f"no gift card {card_id}")
     return card
@@ -91,13 +92,14 @@ async def ledger_balances(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Per currency: outstanding card liability and each system account's balance.
 
     System balances are sums of postings (they have no stored balance), and ``holds`` is the value
-    currently reserved by open holds. Liability is the sum of card balances, which double entry
-    makes equal to minus the sum of all system postings.
+    currently reserved by open holds. Liability is the sum of card balances, and store credit
+    liability the sum of wallet balances; double entry makes the two together equal to minus the
+    sum of all system postings.
     """
     liability = await conn.execute(
-        select(accounts.c.currency, func.sum(accounts.c.balance), func.count())
-        .where(accounts.c.kind == "gift_card")
-        .group_by(accounts.c.currency)
+        select(accounts.c.currency, accounts.c.kind, func.sum(accounts.c.balance), func.count())
+        .where(accounts.c.kind.in_(("gift_card", "store_credit")))
+        .group_by(accounts.c.currency, accounts.c.kind)
     )
     system = await conn.execute(
         select(accounts.c.currency, accounts.c.id, func.coalesce(func.sum(postings.c.amount), 0))
@@ -119,15 +121,22 @@ async def ledger_balances(conn: AsyncConnection) -> list[dict[str, Any]]:
                 "currency": currency,
                 "outstanding_liability": {"amount": 0, "currency": currency},
                 "card_count": 0,
+                "store_credit_liability": {"amount": 0, "currency": currency},
+                "store_credit_count": 0,
                 "system_accounts": {
                     name.value: {"amount": 0, "currency": currency} for name in SystemAccount
                 },
             },
         )
 
-    for currency, total, count in liability:
-        entry(currency)["outstanding_liability"]["amount"] = int(total or 0)
-        entry(currency)["card_count"] = int(count)
+    for currency, kind, total, count in liability:
+        owed, counted = (
+            ("outstanding_liability", "card_count")
+            if kind == "gift_card"
+            else ("store_credit_liability", "store_credit_count")
+        )
+        entry(currency)[owed]["amount"] = int(total or 0)
+        entry(currency)[counted] = int(count)
     for currency, account_id, total in system:
         name = account_id.removeprefix("sys_").rsplit("_", 1)[0]
         entry(currency)["system_accounts"][name]["amount"] = int(total)

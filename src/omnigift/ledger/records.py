@@ -12,7 +12,14 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from omnigift.db.tables import accounts, activities, gift_cards, lots, postings
+from omnigift.db.tables import (
+    accounts,
+    activities,
+    gift_cards,
+    lots,
+    postings,
+    store_credit_wallets,
+)
 from omnigift.events.catalogue import EventType
 from omnigift.events.outbox import PendingEvent, record
 from omnigift.ids import new_id
@@ -22,7 +29,17 @@ from omnigift.ledger.lots import Lot, LotKind, Movement
 from omnigift.ledger.one_statement import write_rows
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
-from omnigift.ledger.views import activity_view, card_view
+from omnigift.ledger.views import activity_view, card_view, wallet_view
+
+# A customer's store credit wallet is a value account like a card's, without a code; its id says
+# which it is, so every money path (activities, holds, expiry) takes either.
+WALLET_PREFIX = "sc_"
+STORE_CREDIT = "store_credit"
+
+
+def is_wallet_id(account_id: str) -> bool:
+    return account_id.startswith(WALLET_PREFIX)
+
 
 CARD_COLUMNS = (
     *gift_cards.c,
@@ -88,6 +105,40 @@ class CardRecord:
             updated_at=m["updated_at"],
         )
 
+    @classmethod
+    def from_wallet_row(cls, row: Row[Any]) -> CardRecord:
+        """A store credit wallet in the record the money paths share: always active, no code,
+        no expiry of its own (its lots may have one)."""
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            type=STORE_CREDIT,
+            state=CardState.ACTIVE,
+            currency=m["currency"],
+            balance=m["balance"],
+            held=m["held"],
+            version=m["version"],
+            expires_at=None,
+            code_last4="",
+            code_sealed="",
+            pin_hash=None,
+            pin_failures=0,
+            pin_failures_since=None,
+            initial_value=None,
+            customer_id=m["customer_id"],
+            recipient=None,
+            issued_channel="",
+            issued_integration_id=None,
+            issued_location_id=None,
+            metadata={},
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+    @property
+    def is_wallet(self) -> bool:
+        return self.type == STORE_CREDIT
+
     def snapshot(self) -> CardSnapshot:
         return CardSnapshot(self.state, self.currency, self.balance, self.held, self.expires_at)
 
@@ -102,6 +153,20 @@ def card_query() -> Any:
 # SQLAlchemy reserves in UPDATE ... SET.
 _LOCK_CARD = card_query().where(gift_cards.c.id == bindparam("b_card")).with_for_update(of=accounts)
 _FIND_CARD = card_query().where(gift_cards.c.id == bindparam("b_card"))
+_WALLET_QUERY = select(
+    store_credit_wallets.c.id,
+    store_credit_wallets.c.customer_id,
+    store_credit_wallets.c.currency,
+    store_credit_wallets.c.created_at,
+    accounts.c.balance,
+    accounts.c.held,
+    accounts.c.version,
+    accounts.c.updated_at,
+).join_from(store_credit_wallets, accounts, store_credit_wallets.c.id == accounts.c.id)
+_LOCK_WALLET = _WALLET_QUERY.where(
+    store_credit_wallets.c.id == bindparam("b_card")
+).with_for_update(of=accounts)
+_FIND_WALLET = _WALLET_QUERY.where(store_credit_wallets.c.id == bindparam("b_card"))
 _OPEN_LOTS = (
     select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at)
     .where(lots.c.account_id == bindparam("b_account"), lots.c.remaining > 0)
@@ -134,16 +199,23 @@ async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
     Every command that changes a card's value or state starts here, so commands on one card run
     one after the other. A command locking several accounts must lock them in id order.
     """
-    row = (await conn.execute(_LOCK_CARD, {"b_card": card_id})).first()
-    if row is None:
-        raise NotFound(f"no gift card {card_id}")
-    return CardRecord.from_row(row)
+    wallet = is_wallet_id(card_id)
+    found = await _one(conn, _LOCK_WALLET if wallet else _LOCK_CARD, card_id)
+    if found is None:
+        raise NotFound(f"no store credit {card_id}" if wallet else f"no gift card {card_id}")
+    return found
 
 
 async def find_card(conn: AsyncConnection, card_id: str) -> CardRecord | None:
-    """Read a card without locking it."""
-    row = (await conn.execute(_FIND_CARD, {"b_card": card_id})).first()
-    return CardRecord.from_row(row) if row else None
+    """Read a card (or a store credit wallet) without locking it."""
+    return await _one(conn, _FIND_WALLET if is_wallet_id(card_id) else _FIND_CARD, card_id)
+
+
+async def _one(conn: AsyncConnection, statement: Any, account_id: str) -> CardRecord | None:
+    row: Row[Any] | None = (await conn.execute(statement, {"b_card": account_id})).first()
+    if row is None:
+        return None
+    return CardRecord.from_wallet_row(row) if is_wallet_id(account_id) else CardRecord.from_row(row)
 
 
 async def open_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
@@ -329,6 +401,8 @@ def _lot_row(lot: NewLot) -> dict[str, Any]:
 
 
 def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> list[PendingEvent]:
+    if after.is_wallet:
+        return _wallet_events_for(change, activity, after)
     card_data = card_view(after)
     pending = []
     if change.created:
@@ -346,6 +420,19 @@ def _events_for(change: Change, activity: dict[str, Any], after: CardRecord) -> 
         pending.append(
             PendingEvent(EventType.GIFT_CARD_UPDATED, {"gift_card": card_data}, account_id=after.id)
         )
+    pending.extend(
+        PendingEvent(kind, data, account_id=after.id) for kind, data in change.extra_events
+    )
+    for offset, event in enumerate(pending, start=1):
+        event.sequence = change.card.version + offset
+    return pending
+
+
+def _wallet_events_for(
+    change: Change, activity: dict[str, Any], after: CardRecord
+) -> list[PendingEvent]:
+    data = {"activity": activity_view(activity), "store_credit": wallet_view(after)}
+    pending = [PendingEvent(EventType.STORE_CREDIT_ACTIVITY_CREATED, data, account_id=after.id)]
     pending.extend(
         PendingEvent(kind, data, account_id=after.id) for kind, data in change.extra_events
     )

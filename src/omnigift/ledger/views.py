@@ -56,17 +56,43 @@ def card_view(
         }
     )
     if lots is not None:
-        view["lots"] = [
-            {
-                "id": lot.id,
-                "kind": lot.kind.value,
-                "remaining": money(lot.remaining, card.currency),
-                "expires_at": rfc3339(lot.expires_at),
-            }
-            for lot in lots
-            if lot.remaining > 0
-        ]
+        view["lots"] = _lots(lots, card.currency)
     return view
+
+
+def wallet_view(wallet: CardRecord, *, lots: list[Lot] | None = None) -> dict[str, Any]:
+    """The StoreCredit object: a customer's wallet in one currency."""
+    view: dict[str, Any] = {
+        "id": wallet.id,
+        "customer_id": wallet.customer_id,
+        "currency": wallet.currency,
+        "balance": money(wallet.balance, wallet.currency),
+        "available": money(wallet.balance - wallet.held, wallet.currency),
+        "created_at": rfc3339(wallet.created_at),
+        "updated_at": rfc3339(wallet.updated_at),
+        "version": wallet.version,
+    }
+    if lots is not None:
+        view["lots"] = _lots(lots, wallet.currency)
+    return view
+
+
+def _lots(lots: list[Lot], currency: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": lot.id,
+            "kind": lot.kind.value,
+            "remaining": money(lot.remaining, currency),
+            "expires_at": rfc3339(lot.expires_at),
+        }
+        for lot in lots
+        if lot.remaining > 0
+    ]
+
+
+def owner(account_id: str) -> dict[str, str]:
+    """``{"gift_card_id": id}`` or, for a store credit wallet, ``{"store_credit_id": id}``."""
+    return {"store_credit_id" if account_id.startswith("sc_") else "gift_card_id": account_id}
 
 
 def activity_view(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -74,7 +100,7 @@ def activity_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     currency = row["currency"]
     return {
         "id": row["id"],
-        "gift_card_id": row["account_id"],
+        **owner(row["account_id"]),
         "type": row["type"],
         "amount": money(row["amount"], currency),
         "balance_after": money(row["balance_after"], currency),
@@ -100,7 +126,7 @@ def hold_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     currency = row["currency"]
     return {
         "id": row["id"],
-        "gift_card_id": row["account_id"],
+        **owner(row["account_id"]),
         "state": row["state"],
         "amount": money(row["amount"], currency),
         "captured_amount": money(row["captured_amount"], currency),

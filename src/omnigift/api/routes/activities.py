@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.api.deps import PrincipalDep, RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
+from omnigift.api.routes.common import (
+    PROBLEMS,
+    Limit,
+    caller_of,
+    gift_card_only,
+    json_response,
+)
 from omnigift.api.schemas import Activity, ActivityCreate, ActivityList, RedemptionCreate
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
@@ -32,6 +38,24 @@ def _reference(body: ActivityCreate | RedemptionCreate) -> dict[str, object] | N
     return body.reference.model_dump(exclude_none=True) if body.reference else None
 
 
+def activity_request(body: ActivityCreate, principal: Principal) -> ActivityRequest:
+    """The ledger request of an activity body, once the caller's key may make it: redeem and
+    refund need `cards:redeem`, the rest `cards:write` (cards and store credit alike)."""
+    scope = Scope.CARDS_REDEEM if body.type in SPENDING else Scope.CARDS_WRITE
+    if not principal.allows(scope):
+        raise ApiError(403, ApiErrorCode.FORBIDDEN, f"a {body.type} needs the scope {scope}")
+    return ActivityRequest(
+        type=body.type,
+        amount=body.amount.amount if body.amount else None,
+        currency=body.amount.currency if body.amount else None,
+        reason=body.reason,
+        reference=_reference(body),
+        metadata=body.metadata,
+        redeem_activity_id=body.redeem_activity_id,
+        lot=body.lot.to_spec() if body.lot else None,
+    )
+
+
 @router.post(
     "/v1/gift-cards/{card_id}/activities",
     status_code=201,
@@ -47,19 +71,9 @@ async def create_activity(
 ) -> Response:
     """Activate, load, redeem, refund, adjust, freeze/unfreeze, deactivate or clear a card.
     Redeem and refund need scope `cards:redeem`; the rest `cards:write`."""
-    scope = Scope.CARDS_REDEEM if body.type in SPENDING else Scope.CARDS_WRITE
-    if not principal.allows(scope):
-        raise ApiError(403, ApiErrorCode.FORBIDDEN, f"a {body.type} needs the scope {scope}")
-    request = ActivityRequest(
-        type=body.type,
-        amount=body.amount.amount if body.amount else None,
-        currency=body.amount.currency if body.amount else None,
-        reason=body.reason,
-        reference=_reference(body),
-        metadata=body.metadata,
-        redeem_activity_id=body.redeem_activity_id,
-        lot=body.lot.to_spec() if body.lot else None,
-    )
+    request = activity_request(body, principal)
+
+    gift_card_only(card_id)
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
         written = await apply_activity(

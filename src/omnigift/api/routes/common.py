@@ -10,7 +10,9 @@ from fastapi.responses import Response
 
 from omnigift.api.schemas import Problem
 from omnigift.keys import Principal
+from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lookup import Caller
+from omnigift.ledger.records import is_wallet_id
 
 # Every route may answer with a problem document; the OpenAPI document says so.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -41,3 +43,10 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
 def caller_of(request: Request, principal: Principal) -> Caller:
     """Whose misses a code lookup counts against: the API key and the client address."""
     return Caller(principal.key_id, request.client.host if request.client else None)
+
+
+def gift_card_only(card_id: str) -> None:
+    """A card route refuses a store credit wallet's id as it would an unknown card (wallets are
+    reached through their customer); checked without a database round trip."""
+    if is_wallet_id(card_id):
+        raise NotFound(f"no gift card {card_id}")

@@ -88,8 +88,11 @@ async def patch(
 async def merge(
     customer_id: str, body: CustomerMerge, runtime: RuntimeDep, principal: Writer
 ) -> Response:
-    """The duplicate's cards move to this customer, with the e-mail, phone, name and platform
-    ids this one lacks; the duplicate points here from then on. Repeating it changes nothing."""
+    """The duplicate's cards and store credit move to this customer, with the e-mail, phone,
+    name and platform ids this one lacks; the duplicate points here from then on. Repeating it
+    changes nothing."""
     async with runtime.db.transaction() as conn:
-        view = await merge_customers(conn, customer_id, body.duplicate_id, utcnow())
+        view = await merge_customers(
+            conn, customer_id, body.duplicate_id, runtime.policy, principal.origin, utcnow()
+        )
     return json_response(view)

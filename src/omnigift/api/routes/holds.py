@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
-from omnigift.api.routes.common import PROBLEMS, json_response
+from omnigift.api.routes.common import PROBLEMS, gift_card_only, json_response
 from omnigift.api.schemas import CaptureRequest, Hold, HoldCreate
 from omnigift.keys import Principal, Scope
 from omnigift.ledger import holds
@@ -30,6 +30,8 @@ async def place(
 ) -> Response:
     """Reserve value for a checkout; `available` drops, `balance` does not."""
     reference = body.reference.model_dump(exclude_none=True) if body.reference else None
+
+    gift_card_only(card_id)
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
         view = await holds.place_hold(

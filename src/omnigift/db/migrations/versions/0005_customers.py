@@ -1,4 +1,4 @@
-"""customers
+"""customers and their store credit wallets
 
 Revision ID: 0005
 Revises: 0004
@@ -52,9 +52,33 @@ def upgrade() -> None:
             sqlite_where=LIVE_PHONE,
             postgresql_where=LIVE_PHONE,
         )
+    op.create_table(
+        "store_credit_wallets",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=4), nullable=False),
+        sa.Column("created_at", omnigift.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["id"],
+            ["accounts.id"],
+            name=op.f("fk_store_credit_wallets_id_accounts"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_store_credit_wallets_customer_id_customers"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_store_credit_wallets")),
+        sa.UniqueConstraint(
+            "customer_id", "currency", name="uq_store_credit_wallets_customer_currency"
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("store_credit_wallets")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("uq_customers_live_phone")
         batch_op.drop_index("uq_customers_live_email")
