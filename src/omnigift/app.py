@@ -22,6 +22,8 @@ from omnigift.api.routes import (
     hooks,
     integrations,
     operations,
+    promotions,
+    refunds,
     store_credit,
     tender,
     webhooks,
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
         tender,
         customers,
         store_credit,
+        promotions,
+        refunds,
     )
     for module in routers:
         app.include_router(module.router)

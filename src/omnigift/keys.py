@@ -32,6 +32,8 @@ class Scope(StrEnum):
     INTEGRATIONS_WRITE = "integrations:write"
     CUSTOMERS_READ = "customers:read"
     CUSTOMERS_WRITE = "customers:write"
+    PROMOTIONS_WRITE = "promotions:write"
+    RETURNS_WRITE = "returns:write"
     ADMIN = "admin"
 
 

@@ -44,6 +44,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.REFUND_EXCEEDS_REDEMPTION: 409,
     ErrorCode.CODE_TAKEN: 409,
     ErrorCode.CUSTOMER_EXISTS: 409,
+    ErrorCode.RETURN_ID_REUSED: 409,
     ErrorCode.INVALID_CODE: 422,
     ErrorCode.EXPIRY_TOO_SOON: 422,
     ErrorCode.INVALID_REQUEST: 422,

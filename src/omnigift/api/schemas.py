@@ -122,6 +122,9 @@ class GiftCard(BaseModel):
     updated_at: datetime
     version: int
     lots: list[LotOut] | None = None
+    bonuses: list[Bonus] | None = Field(
+        default=None, description="promotions this card's purchase earned (issue answers only)"
+    )
 
 
 class GiftCardList(BaseModel):
@@ -577,3 +580,102 @@ class StoreCredit(BaseModel):
 
 class StoreCreditList(BaseModel):
     data: list[StoreCredit]
+
+
+# --- Promotions ---------------------------------------------------------------------------------
+
+
+class PromotionCreate(Strict):
+    """A rule: when `trigger` happens and `conditions` hold, grant `reward` as promotional value
+    (docs/promotions.md)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    trigger: Literal["card_purchased", "refund_taken", "order_completed"]
+    currency: Currency
+    conditions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="min_amount, channels, methods, starts_at, ends_at, per_customer_limit",
+    )
+    reward: dict[str, Any] = Field(
+        description='{"type": "fixed", "amount": 2000} or {"type": "percent", "percent": 10}, '
+        'with "target": "same" | "new_card" and "expires_in_days"'
+    )
+    budget: StrictInt | None = Field(default=None, description="total value it may grant")
+    active: bool = True
+
+
+class PromotionUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    conditions: dict[str, Any] | None = None
+    reward: dict[str, Any] | None = None
+    budget: StrictInt | None = None
+    active: bool | None = None
+
+
+class Promotion(BaseModel):
+    id: str
+    name: str
+    trigger: str
+    currency: str
+    conditions: dict[str, Any]
+    reward: dict[str, Any]
+    budget: MoneyOut | None
+    granted: MoneyOut
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromotionList(BaseModel):
+    data: list[Promotion]
+
+
+class Bonus(BaseModel):
+    """Promotional value a promotion granted for this request."""
+
+    promotion_id: str
+    name: str
+    amount: MoneyOut
+    expires_at: datetime | None
+    account_id: str
+    activity_id: str
+    new_card_code: str | None = Field(
+        default=None, description="the code of a new bonus card, shown this once"
+    )
+
+
+# --- Refunds ------------------------------------------------------------------------------------
+
+
+class RefundCustomer(Strict):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class RefundCreate(Strict):
+    """A return refunded as a gift card or store credit; `return_id` makes it happen once."""
+
+    return_id: str = Field(min_length=1, max_length=200)
+    order_id: str | None = Field(default=None, max_length=200)
+    customer: RefundCustomer | None = None
+    amount: Money
+    method: Literal["gift_card", "store_credit"]
+    items: list[dict[str, Any]] = Field(default_factory=list, max_length=500)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class Refund(BaseModel):
+    id: str
+    return_id: str
+    order_id: str | None
+    method: str
+    amount: MoneyOut
+    customer_id: str | None
+    reason: str | None
+    items: list[dict[str, Any]]
+    activity_id: str
+    gift_card: GiftCard | None
+    store_credit: StoreCredit | None
+    bonuses: list[dict[str, Any]]
+    created_at: datetime

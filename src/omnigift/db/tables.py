@@ -488,3 +488,68 @@ store_credit_wallets = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("customer_id", "currency", name="uq_store_credit_wallets_customer_currency"),
 )
+
+# --- Promotions ---------------------------------------------------------------------------------
+
+# A rule stored as data: when ``trigger`` happens and ``conditions`` hold, grant ``reward``
+# (promotional value, booked to the ``promotions`` account). ``spent`` counts the value granted so
+# far against ``budget``; it is updated under the promotion's row lock, off the redeem path.
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column(
+        "trigger", String(30), nullable=False
+    ),  # card_purchased | refund_taken | order_completed
+    Column("currency", String(4), nullable=False),
+    Column("conditions", JSON, nullable=False),
+    Column("reward", JSON, nullable=False),
+    Column("budget", BigInteger),  # minor units of reward value; null: no limit
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("budget IS NULL OR spent <= budget", name="within_budget"),
+    Index("ix_promotions_trigger", "trigger", "active"),
+)
+
+# Each time a promotion granted something: once per promotion and triggering event (a retried
+# webhook or request can't grant twice), counted per customer for ``per_customer_limit``.
+promotion_applications = Table(
+    "promotion_applications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("promotion_id", ID, ForeignKey("promotions.id", ondelete="RESTRICT"), nullable=False),
+    Column("trigger_reference", String(200), nullable=False),
+    Column("customer_id", ID),
+    Column("account_id", ID, nullable=False),  # the card or wallet rewarded
+    Column("activity_id", ID, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("promotion_id", "trigger_reference", name="uq_promotion_applications_once"),
+    Index("ix_promotion_applications_customer", "promotion_id", "customer_id"),
+)
+
+# --- Refunds from returns -------------------------------------------------------------------------
+
+# A return refunded as a gift card or store credit; ``return_id`` makes the call idempotent (a
+# returns platform retrying its webhook gets the same card back). ``answer`` is what was issued,
+# without the card's code (it is unsealed again for a replay).
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("return_id", String(200), nullable=False, unique=True),
+    Column("order_id", String(200)),
+    Column("customer_id", ID),
+    Column("method", String(20), nullable=False),  # gift_card | store_credit
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(4), nullable=False),
+    Column("account_id", ID, nullable=False),  # the card issued or the wallet credited
+    Column("activity_id", ID, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("answer", JSON, nullable=False),
+    Column("api_key_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     CUSTOMER_EXISTS = "customer_exists"
+    RETURN_ID_REUSED = "return_id_reused"
 
 
 class LedgerError(Exception):
@@ -98,3 +99,9 @@ class CustomerExists(LedgerError):
     def __init__(self, detail: str, *, field: str | None = None, existing_id: str) -> None:
         super().__init__(detail, field=field)
         self.existing_id = existing_id
+
+
+class ReturnIdReused(LedgerError):
+    """A return already refunded, asked again with another amount, currency, method or order."""
+
+    code = ErrorCode.RETURN_ID_REUSED

@@ -28,6 +28,7 @@ from omnigift.ledger.errors import InsufficientFunds, LedgerError
 from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.promotions.granting import on_card_purchased
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
 
@@ -224,6 +225,7 @@ class LedgerSink:
                     activate=not sale.physical,
                 )
                 issued = await issue_card(conn, command, self.policy, self.origin, now)
+                await on_card_purchased(conn, command, issued, self.policy, self.origin, now)
                 await self._note_reference(
                     conn,
                     sale.reference,

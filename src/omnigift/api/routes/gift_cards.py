@@ -32,6 +32,7 @@ from omnigift.ledger.queries import get_card as load_card
 from omnigift.ledger.records import open_lots
 from omnigift.ledger.serials import attach_code
 from omnigift.ledger.views import card_view
+from omnigift.promotions.granting import on_card_purchased
 
 router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"], responses=PROBLEMS)
 Writer = Annotated[Principal, Depends(require(Scope.CARDS_WRITE))]
@@ -66,8 +67,14 @@ async def issue(
         owner = await _owner(conn, body.customer_id)
         issue = replace(command, customer_id=owner)
         issued = await issue_card(conn, issue, runtime.policy, principal.origin, now)
-        lots = await open_lots(conn, issued.written.card.id)
-        view = card_view(issued.written.card, lots=lots, code=issued.code)
+        bonuses = await on_card_purchased(
+            conn, issue, issued, runtime.policy, principal.origin, now
+        )
+        card = await load_card(conn, issued.written.card.id) if bonuses else issued.written.card
+        lots = await open_lots(conn, card.id)
+        view = card_view(card, lots=lots, code=issued.code)
+        if bonuses:
+            view["bonuses"] = bonuses
         return Outcome(201, view, [issued.written.activity["type"]])
 
     return await run_idempotent(runtime, principal, idem, work)
