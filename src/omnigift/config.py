@@ -87,6 +87,22 @@ class Settings(BaseSettings):
     # (event integration.failed); a single 503 or a rate limit is not an outage.
     integration_failing_after_seconds: float = Field(default=60.0, ge=0)
 
+    # E-mail (docs/email.md): sent by the worker through this SMTP server. Without a host, e-mails
+    # are queued and kept, and go out once one is configured.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = False  # upgrade a plain connection (port 587)
+    smtp_tls: bool = False  # TLS from the first byte (port 465)
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    email_from: str = "Gift cards <giftcards@localhost>"
+    email_max_attempts: int = Field(default=8, ge=1)
+    email_interval_seconds: float = Field(default=0.5, gt=0)
+    brand_name: str = "Omnigift"
+    brand_color: str = Field(default="#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
+    brand_logo_url: str | None = None
+
     # Database pool
     pool_size: int = Field(default=10, ge=1)
 

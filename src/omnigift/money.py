@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 POINTS = "PTS"
 MAX_AMOUNT = 10**12  # one hundred million dollars in cents: far above any card, far below int64
@@ -62,6 +62,14 @@ def decimal_string(amount: int, currency: str) -> str:
     """Minor units as the decimal string platforms use: ``2050, "USD"`` -> ``"20.50"``."""
     places = exponent(currency)
     return str((Decimal(amount) / (10**places)).quantize(Decimal(1).scaleb(-places)))
+
+
+def display(amount: int, currency: str, locale: str = "en_US") -> str:
+    """An amount as a customer reads it: ``8800, "USD"`` -> ``"$88.00"``."""
+    if currency == POINTS:
+        return f"{amount} points"
+    value = Decimal(amount) / (10 ** exponent(currency))
+    return str(format_currency(value, currency, locale=locale))
 
 
 def minor_units(text: str | int | float, currency: str) -> int:

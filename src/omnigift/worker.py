@@ -27,6 +27,7 @@ from omnigift.events.delivery import deliver_due
 from omnigift.events.dispatch import dispatch
 from omnigift.events.transport import delivery_client
 from omnigift.ledger.expiry import run_expiry
+from omnigift.mail.sending import MailSettings, send_due
 from omnigift.metrics import EXPIRED
 from omnigift.runtime import Runtime
 from omnigift.sync.mirrors import fan_out
@@ -108,6 +109,7 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
                 wanted.set()
             return count
 
+        mail = MailSettings.from_settings(settings)
         sync = SyncRunner(runtime.db, runtime.policy, runtime.sync, platforms)
         sync.pushed = wanted  # a push that ends frees a slot: claim the next at once
         await asyncio.gather(
@@ -129,5 +131,11 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             _loop("sync-poll", sync.poll_due, 1.0, stop),
             _loop("sync-runs", sync.runs_due, 1.0, stop),
             _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),
+            _loop(
+                "email",
+                lambda: send_due(runtime.db, runtime.policy.vault, mail, utcnow()),
+                settings.email_interval_seconds,
+                stop,
+            ),
         )
         await sync.drain()

@@ -679,3 +679,29 @@ class Refund(BaseModel):
     store_credit: StoreCredit | None
     bonuses: list[dict[str, Any]]
     created_at: datetime
+
+
+# --- E-mail -------------------------------------------------------------------------------------
+
+
+class EmailSend(Strict):
+    to: str | None = Field(
+        default=None, max_length=320, description="default: the card's recipient e-mail"
+    )
+
+
+class Email(BaseModel):
+    id: str
+    kind: str
+    to: str
+    state: Literal["queued", "sent", "failed"]
+    attempts: int
+    send_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class EmailList(BaseModel):
+    data: list[Email]

@@ -553,3 +553,30 @@ refunds = Table(
     Column("api_key_id", ID),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# --- E-mail ---------------------------------------------------------------------------------------
+
+# E-mails to send, kept as the delivery log of their card or wallet. ``context`` never holds a
+# code: the sender unseals it when it renders the message. One per (kind, reference): a retried
+# request queues nothing more.
+emails = Table(
+    "emails",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(30), nullable=False),  # refund_issued | bonus_granted | card_delivered
+    Column("reference", String(200), nullable=False),
+    Column("account_id", ID),
+    Column("to_address", String(320), nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("state", String(10), nullable=False),  # queued | sent | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("send_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "reference", name="uq_emails_kind_reference"),
+    Index("ix_emails_due", "state", "next_attempt_at"),
+    Index("ix_emails_account", "account_id", "created_at"),
+)

@@ -27,6 +27,7 @@ from omnigift.customers.profiles import (
     CustomerFilter,
     create_customer,
     list_customers,
+    normalize_email,
 )
 from omnigift.customers.store_credit import credit_or_debit
 from omnigift.db.tables import refunds
@@ -40,6 +41,8 @@ from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import find_card, open_lots
 from omnigift.ledger.views import card_view, money, wallet_view
+from omnigift.mail.outbox import queue_email
+from omnigift.money import display
 from omnigift.promotions.granting import grant
 from omnigift.promotions.rules import Occasion, Trigger
 
@@ -99,6 +102,7 @@ async def refund_return(
     )
     bonuses = await grant(conn, occasion, refunded["account_id"], policy, origin, now)
     answer = await _answer(conn, request, customer_id, refunded, bonuses, now)
+    await _email(conn, request, refunded["account_id"], bonuses, now)
     await conn.execute(
         insert(refunds).values(
             id=answer["id"],
@@ -209,6 +213,39 @@ async def _issue(
     )
     done = await credit_or_debit(conn, customer_id, request.currency, credit, policy, origin, now)
     return {"account_id": done["store_credit"]["id"], "activity_id": done["activity"]["id"]}
+
+
+async def _email(
+    conn: AsyncConnection,
+    request: RefundRequest,
+    account_id: str,
+    bonuses: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Tell the customer at once: the card (its code drawn in at sending) or the store credit."""
+    contact = request.customer
+    if contact is None or not contact.email:
+        return
+    on_it = [b for b in bonuses if b["account_id"] == account_id]
+    extra = sum(b["amount"]["amount"] for b in on_it)
+    expires = next((b["expires_at"] for b in on_it if b["expires_at"]), None)
+    context = {
+        "name": contact.name,
+        "order_id": request.order_id,
+        "method": request.method,
+        "amount": display(request.amount, request.currency),
+        "bonus": display(extra, request.currency) if extra else None,
+        "bonus_expires_at": expires[:10] if expires else None,
+    }
+    await queue_email(
+        conn,
+        "refund_issued",
+        f"return:{request.return_id}",
+        normalize_email(contact.email),
+        context,
+        now,
+        account_id=account_id,
+    )
 
 
 def _stored(bonus: dict[str, Any]) -> dict[str, Any]:

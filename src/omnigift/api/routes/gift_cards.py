@@ -16,13 +16,17 @@ from omnigift.api.problems import ApiError, ApiErrorCode
 from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
 from omnigift.api.schemas import (
     CodeAttach,
+    Email,
+    EmailList,
+    EmailSend,
     GiftCard,
     GiftCardCreate,
     GiftCardList,
     LookupRequest,
 )
 from omnigift.clock import utcnow
-from omnigift.customers.profiles import live_customer_id
+from omnigift.customers.profiles import live_customer_id, normalize_email
+from omnigift.ids import new_id
 from omnigift.keys import Principal, Scope
 from omnigift.ledger.errors import CurrencyMismatch, InvalidRequest, NotFound
 from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
@@ -32,6 +36,7 @@ from omnigift.ledger.queries import get_card as load_card
 from omnigift.ledger.records import open_lots
 from omnigift.ledger.serials import attach_code
 from omnigift.ledger.views import card_view
+from omnigift.mail.outbox import delivery_log, queue_email
 from omnigift.promotions.granting import on_card_purchased
 
 router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"], responses=PROBLEMS)
@@ -161,3 +166,40 @@ async def put_code(
         card = await attach_code(conn, card_id, body.code, runtime.policy, now)
         lots = await open_lots(conn, card.id)
     return json_response(card_view(card, lots=lots))
+
+
+@router.get("/{card_id}/emails", response_model=EmailList, summary="A card's e-mails")
+async def emails_of(card_id: str, runtime: RuntimeDep, principal: Reader) -> Response:
+    """The delivery log: every e-mail about the card, queued, sent or failed, with its attempts."""
+    async with runtime.db.read() as conn:
+        await load_card(conn, card_id)
+        return json_response({"data": await delivery_log(conn, card_id)})
+
+
+@router.post(
+    "/{card_id}/emails", status_code=202, response_model=Email, summary="Send the card again"
+)
+async def resend(card_id: str, body: EmailSend, runtime: RuntimeDep, principal: Writer) -> Response:
+    """E-mail the card (its code and QR code) to its recipient, or to `to`; sent by the worker.
+    A card with no recipient e-mail and no `to` is refused."""
+    async with runtime.db.transaction() as conn:
+        card = await load_card(conn, card_id)
+        recipient = card.recipient or {}
+        to = body.to or recipient.get("email")
+        if not to:
+            raise InvalidRequest("this card has no recipient e-mail: say `to`", field="to")
+        context = {
+            "name": recipient.get("name"),
+            "message": recipient.get("message"),
+            "sender": None,
+        }
+        queued = await queue_email(
+            conn,
+            "card_delivered",
+            new_id("send"),
+            normalize_email(to),
+            context,
+            utcnow(),
+            account_id=card.id,
+        )
+    return json_response(queued, 202)
