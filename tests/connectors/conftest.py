@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from omnigift.config import Settings
+from tests.support.smtp import mailbox
 from tests.support.stack import (
     Platform,
     Stack,
@@ -47,3 +48,6 @@ async def lightspeed() -> AsyncIterator[Platform]:
     yield platform
     await platform.http.aclose()
     await asyncio.to_thread(platform.server.stop)
+
+
+__all__ = ["mailbox"]

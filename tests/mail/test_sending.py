@@ -16,7 +16,7 @@ from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.conftest import make_key
 from tests.factories import issue, usd
-from tests.mail.conftest import Mailbox
+from tests.support.smtp import Mailbox
 from tests.support.stack import eventually, start_stack
 
 

@@ -163,12 +163,33 @@ class PlatformSale:
     order: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformRefund:
+    """A return a returns platform says to refund as a gift card or store credit."""
+
+    return_id: str
+    amount: int
+    currency: str
+    method: str  # gift_card | store_credit
+    order_id: str | None = None
+    email: str | None = None
+    name: str | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+
 class Sink(Protocol):
     """Where a connector hands what the platform did on its own."""
 
     async def spend(self, spend: PlatformSpend) -> None: ...
 
     async def sale(self, sale: PlatformSale) -> None: ...
+
+    async def refund(self, refund: PlatformRefund) -> None:
+        """Refund a return as a gift card or store credit, once per return."""
+
+    async def refund_cancelled(self, return_id: str, why: str) -> None:
+        """A return refunded before was cancelled: staff decide (the value may be spent)."""
 
     async def native_card(self, card: PlatformCard) -> bool:
         """A card made on the platform itself (pull_cards); False if the ledger had it.

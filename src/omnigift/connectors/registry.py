@@ -22,6 +22,8 @@ class Platform:
     # Longest code the platform's gift cards take (Shopify 20, BigCommerce 20).
     max_code_length: int
     min_code_length: int = 1
+    # False for a platform that holds no gift cards of ours (a returns platform): no mirrors.
+    mirrors: bool = True
 
 
 def _shopify(
@@ -48,6 +50,14 @@ def _lightspeed(
     return LightspeedConnector(base_url, credentials, settings, http)
 
 
+def _narvar(
+    base_url: str, credentials: dict[str, str], settings: dict[str, Any], http: httpx.AsyncClient
+) -> Connector:
+    from omnigift.connectors.narvar.connector import NarvarConnector
+
+    return NarvarConnector(base_url, credentials, settings, http)
+
+
 PLATFORMS: dict[str, Platform] = {
     "shopify": Platform(
         "shopify",
@@ -61,5 +71,9 @@ PLATFORMS: dict[str, Platform] = {
     ),
     "lightspeed": Platform(
         "lightspeed", ("access_token",), _lightspeed, max_code_length=32, min_code_length=8
+    ),
+    # Narvar calls us with HTTP Basic credentials we choose and give its support engineer.
+    "narvar": Platform(
+        "narvar", ("username", "password"), _narvar, max_code_length=20, mirrors=False
     ),
 }

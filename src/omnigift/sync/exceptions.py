@@ -29,6 +29,7 @@ class ExceptionKind(StrEnum):
     REJECTED = "rejected"  # the platform refused the mirror for another reason
     DRIFT = "drift"  # the platform holds less than we know of, and no spend explains it
     OFFLINE_OVERDRAFT = "offline_overdraft"  # a till redeemed offline more than the card held
+    REFUND_CANCELLED = "refund_cancelled"  # a return refunded as a card was cancelled after
 
 
 async def raise_exception(

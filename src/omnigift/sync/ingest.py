@@ -18,7 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.clock import utcnow
-from omnigift.connectors.base import CardRefused, PlatformCard, PlatformSale, PlatformSpend
+from omnigift.connectors.base import (
+    CardRefused,
+    PlatformCard,
+    PlatformRefund,
+    PlatformSale,
+    PlatformSpend,
+)
+from omnigift.customers.profiles import CustomerFields
 from omnigift.db.engine import Database
 from omnigift.db.tables import external_references, gift_cards, mirrors
 from omnigift.ids import new_id
@@ -29,6 +36,7 @@ from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.promotions.granting import on_card_purchased
+from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
 
@@ -236,6 +244,49 @@ class LedgerSink:
         except IntegrityError:
             if not await self._seen(sale.reference):
                 raise
+
+    async def refund(self, refund: PlatformRefund) -> None:
+        """A return to refund as a gift card or store credit: once per return (the refund's own
+        ``return_id`` rule), booked to the returns channel of this integration."""
+        request = RefundRequest(
+            return_id=refund.return_id,
+            amount=refund.amount,
+            currency=refund.currency,
+            method=refund.method,
+            order_id=refund.order_id,
+            customer=CustomerFields(email=refund.email, name=refund.name) if refund.email else None,
+            items=refund.items,
+            reason=refund.reason,
+        )
+        origin = Origin(channel=Channel.RETURNS, integration_id=self.integration_id)
+        try:
+            async with self.db.transaction() as conn:
+                await refund_return(conn, request, self.policy, origin, utcnow())
+        except IntegrityError:
+            async with self.db.read() as conn:
+                if await find_refund(conn, refund.return_id) is None:
+                    raise  # not the concurrent duplicate we guard against
+
+    async def refund_cancelled(self, return_id: str, why: str) -> None:
+        """Staff see it: the card (or store credit) issued for the return may already be spent,
+        so nothing is taken back on its own."""
+        async with self.db.transaction() as conn:
+            refunded = await find_refund(conn, return_id)
+            if refunded is None:
+                return  # cancelled before any refund: nothing was issued
+            if not await self._claim_reference(conn, f"cancelled:{return_id}"):
+                return  # told before
+            await raise_exception(
+                conn,
+                utcnow(),
+                kind=ExceptionKind.REFUND_CANCELLED,
+                integration_id=self.integration_id,
+                account_id=refunded["account_id"],
+                amount=refunded["amount"],
+                currency=refunded["currency"],
+                reference=return_id,
+                details={"platform": self.platform, "return_id": return_id, "why": why},
+            )
 
     async def native_card(self, card: PlatformCard) -> bool:
         """A card made on the platform itself enters the ledger (``pull_cards``), once; False

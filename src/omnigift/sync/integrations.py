@@ -64,8 +64,9 @@ def platform_of(name: str) -> Platform:
     return platform
 
 
-def parse_settings(raw: dict[str, Any] | None) -> IntegrationSettings:
-    """Settings checked against the model; a bad one is a 422 naming the field."""
+def parse_settings(raw: dict[str, Any] | None, platform: Platform) -> IntegrationSettings:
+    """Settings checked against the model; a bad one is a 422 naming the field. A platform that
+    holds no gift cards of ours (a returns platform) never mirrors, pulls or imports any."""
     try:
         settings = IntegrationSettings.model_validate(raw or {})
     except ValidationError as exc:
@@ -74,6 +75,9 @@ def parse_settings(raw: dict[str, Any] | None) -> IntegrationSettings:
         raise InvalidRequest(f"{where}: {error['msg']}", field=f"settings.{where}") from None
     if not is_known_currency(settings.currency):
         raise InvalidRequest(f"unknown currency {settings.currency}", field="settings.currency")
+    if not platform.mirrors:
+        off = {"push_cards": False, "pull_cards": False, "historical_sync": False}
+        settings = settings.model_copy(update=off)
     return settings
 
 
@@ -115,7 +119,7 @@ async def create_integration(
         "name": name,
         "base_url": await check_base_url(base_url, rules),
         "credentials_sealed": rules.sealer.seal(json.dumps(check_credentials(spec, credentials))),
-        "settings": parse_settings(settings).model_dump(),
+        "settings": parse_settings(settings, spec).model_dump(),
         "enabled": True,
         "connected": False,
         "cursors": {},
@@ -170,7 +174,7 @@ async def update_integration(
         values["credentials_sealed"] = rules.sealer.seal(json.dumps(creds))
     if "settings" in changes:
         merged = {**row.settings, **(changes["settings"] or {})}
-        values["settings"] = parse_settings(merged).model_dump()
+        values["settings"] = parse_settings(merged, platform_of(row.platform)).model_dump()
     if "enabled" in changes:
         values["enabled"] = bool(changes["enabled"])
     await conn.execute(

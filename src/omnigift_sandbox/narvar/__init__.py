@@ -1,0 +1,1 @@
+"""A returns platform modelled on Narvar Return & Exchange: it sends RMA webhooks."""
