@@ -144,3 +144,47 @@ def lightspeed(
             account_id=account_id,
         ),
     )
+
+
+@sandbox_app.command("narvar")
+def narvar(
+    target: str = typer.Option(..., help="The Narvar integration's hook: .../v1/hooks/{id}."),
+    username: str = typer.Option(..., help="The Basic username given to the integration."),
+    password: str = typer.Option(..., envvar="NARVAR_RMA_PASSWORD", help="Its Basic password."),
+    rma: str = typer.Option(..., help="The return's RMA number."),
+    order: str = typer.Option("1001", help="The order it returns items of."),
+    email: str = typer.Option(..., help="The shopper's e-mail."),
+    amount: str = typer.Option("0", help="What the refund is worth, e.g. 80.00."),
+    method: str = typer.Option(
+        "gift_card", help="gift_card | store_credit | original (a money refund: nothing issued)"
+    ),
+    topics: str = typer.Option(
+        "initiated,on_its_way_to_retailer,delivered_to_retailer,approved",
+        help="The webhooks to send, in order (cancelled_by_retailer, rejected, ...).",
+    ),
+    duplicate: bool = typer.Option(False, help="Send every webhook twice with one id."),
+) -> None:
+    """A returns platform: send one return's RMA webhooks to an Omnigift integration."""
+    import asyncio
+
+    from omnigift_sandbox.narvar.sender import Return, ReturnsPlatform
+
+    platform = ReturnsPlatform(target, username, password)
+    ret = Return(
+        rma_number=rma,
+        order_number=order,
+        email=email,
+        items=[{"sku": "ITEM-1", "quantity": 1}],
+        refund_method=None if method == "original" else method,
+        refund_amount=amount,
+    )
+
+    async def send() -> None:
+        for topic in topics.split(","):
+            await platform.send(topic.strip(), ret, duplicate=duplicate)
+
+    asyncio.run(send())
+    for attempt in platform.attempts:
+        typer.echo(f"{attempt.topic:28} {attempt.webhook_id} -> {attempt.status or 'no answer'}")
+    if any(a.status is None or a.status >= 300 for a in platform.attempts[-1:]):
+        raise typer.Exit(1)
