@@ -3,7 +3,11 @@ spendable on the web store at once; retries and duplicates issue nothing more.""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +168,22 @@ async def test_a_return_cancelled_after_its_refund_is_flagged_for_staff(stack: S
 
     (exception,) = await eventually(flagged, timeout=10)
     assert exception["amount"]["amount"] == 8000
+
+
+async def test_the_returns_simulator_runs_from_the_command_line(stack: Stack) -> None:
+    _, narvar = await connect_narvar(stack)
+    omnigift = str(Path(sys.executable).parent / "omnigift")
+    command = [
+        omnigift, "sandbox", "narvar", "--target", narvar.target,
+        "--username", NARVAR["username"], "--password", NARVAR["password"],
+        "--rma", "5150", "--email", "grace@example.com", "--amount", "25.00", "--duplicate",
+    ]  # fmt: skip
+
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("-> 200") == 8  # four topics, each sent twice
+    (card,) = await eventually(lambda: refunds_of(stack), timeout=10)
+    assert card["balance"]["amount"] == 2500
