@@ -485,3 +485,73 @@ async def test_our_card_sold_online_is_emailed_to_its_buyer_when_notifications_a
     (notification,) = await eventually(emailed)
     assert notification["to"] == "grace@example.com"
     assert len((await shopify.state())["customers"]) == 1  # the buyer, not uploaded again
+
+
+async def _sold_card(stack: Stack, shopify: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our card bought in the Shopify checkout: the ledger's card and the Shopify order."""
+    await stack.connect(
+        "shopify", shopify.server.base_url, sell_cards=True, gift_card_skus=["OMNI-GC"]
+    )
+    bought = await shopify.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "grace@example.com",
+            "line_items": [{"title": "Gift card", "price": "50.00", "sku": "OMNI-GC"}],
+        },
+    )
+
+    async def sold() -> dict[str, Any] | None:
+        listed = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return listed[0] if listed else None
+
+    return await eventually(sold), bought["order"]
+
+
+async def test_refunding_the_order_that_bought_our_card_clears_and_deactivates_it_if_unused(
+    stack: Stack, shopify: Platform
+) -> None:
+    card, order = await _sold_card(stack, shopify)
+    line = order["line_items"][0]["id"]
+
+    await shopify.sim(
+        "POST",
+        f"orders/{order['id']}/refund",
+        {"amount": "50.00", "refund_line_items": [{"line_item_id": line, "quantity": 1}]},
+    )
+
+    async def deactivated() -> dict[str, Any] | None:
+        found = (await stack.api.get(f"/v1/gift-cards/{card['id']}", headers=stack.admin)).json()
+        return found if found["state"] == "deactivated" else None
+
+    after = await eventually(deactivated)
+    assert after["balance"]["amount"] == 0
+    history = await stack.api.get(f"/v1/gift-cards/{card['id']}/activities", headers=stack.admin)
+    assert [a["type"] for a in history.json()["data"]][-2:] == ["clear_balance", "deactivate"]
+
+
+async def test_refunding_the_order_of_a_card_already_spent_is_flagged_not_undone(
+    stack: Stack, shopify: Platform
+) -> None:
+    card, order = await _sold_card(stack, shopify)
+    assert (await act(stack.api, stack.admin, card["id"], "redeem", 1000)).status_code == 201
+
+    await shopify.sim(
+        "POST",
+        f"orders/{order['id']}/refund",
+        {
+            "amount": "50.00",
+            "refund_line_items": [{"line_item_id": order["line_items"][0]["id"], "quantity": 1}],
+        },
+    )
+
+    async def flagged() -> list[dict[str, Any]] | None:
+        listed = await stack.api.get(
+            "/v1/sync-exceptions", params={"gift_card_id": card["id"]}, headers=stack.admin
+        )
+        return [e for e in listed.json()["data"] if e["kind"] == "refunded_card_spent"] or None
+
+    (exception,) = await eventually(flagged)
+    assert exception["amount"]["amount"] == 1000
+    kept = (await stack.api.get(f"/v1/gift-cards/{card['id']}", headers=stack.admin)).json()
+    assert kept["state"] == "active" and kept["balance"]["amount"] == 4000

@@ -604,3 +604,23 @@ def test_a_card_with_a_recipient_goes_to_them_and_the_buyer_gets_a_confirmation(
         ("gift_card", "friend@example.com", "Enjoy"),
         ("purchase_confirmation", "buyer@example.com", None),
     ]
+
+
+def test_a_refund_names_the_lines_it_returns_and_never_more_than_were_bought(shop: Shop) -> None:
+    body = {"line_items": [{"title": "Card", "price": "25.00", "quantity": 2}]}
+    order = shop.control.post("/__sim/checkout", json=body).json()["order"]
+    line = order["line_items"][0]["id"]
+    path = f"/__sim/orders/{order['id']}/refund"
+
+    first = shop.control.post(
+        path, json={"amount": "25.00", "refund_line_items": [{"line_item_id": line, "quantity": 1}]}
+    )
+    too_many = shop.control.post(
+        path, json={"amount": "25.00", "refund_line_items": [{"line_item_id": line, "quantity": 2}]}
+    )
+
+    assert first.status_code == 200
+    assert first.json()["refund"]["refund_line_items"][0]["line_item_id"] == line
+    assert too_many.status_code == 422
+    again = shop.client.get(f"{REST}/orders/{order['id']}.json").json()["order"]
+    assert [r["refund_line_items"][0]["quantity"] for r in again["refunds"]] == [1]

@@ -164,6 +164,15 @@ class PlatformSale:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformSaleRefund:
+    """The platform refunded an order line that bought our gift card (one unit of it)."""
+
+    sale_reference: str  # the ``PlatformSale.reference`` of the unit refunded
+    reference: str  # the refund's own id for that unit: applied once
+    order: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformRefund:
     """A return a returns platform says to refund as a gift card or store credit."""
 
@@ -184,6 +193,10 @@ class Sink(Protocol):
     async def spend(self, spend: PlatformSpend) -> None: ...
 
     async def sale(self, sale: PlatformSale) -> None: ...
+
+    async def sale_refunded(self, refund: PlatformSaleRefund) -> None:
+        """Its buyer got their money back: an unspent card is cleared and deactivated; a spent
+        one is left alone and flagged for staff."""
 
     async def refund(self, refund: PlatformRefund) -> None:
         """Refund a return as a gift card or store credit, once per return."""

@@ -30,6 +30,7 @@ class ExceptionKind(StrEnum):
     DRIFT = "drift"  # the platform holds less than we know of, and no spend explains it
     OFFLINE_OVERDRAFT = "offline_overdraft"  # a till redeemed offline more than the card held
     REFUND_CANCELLED = "refund_cancelled"  # a return refunded as a card was cancelled after
+    REFUNDED_CARD_SPENT = "refunded_card_spent"  # a bought card's order refunded, card used
 
 
 async def raise_exception(

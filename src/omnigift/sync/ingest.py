@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,18 +23,20 @@ from omnigift.connectors.base import (
     PlatformCard,
     PlatformRefund,
     PlatformSale,
+    PlatformSaleRefund,
     PlatformSpend,
 )
 from omnigift.customers.profiles import CustomerFields
 from omnigift.db.engine import Database
-from omnigift.db.tables import external_references, gift_cards, mirrors
+from omnigift.db.tables import activities, external_references, gift_cards, mirrors
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest, apply_activity
-from omnigift.ledger.cards import ActivityType, CardType
+from omnigift.ledger.cards import ActivityType, CardState, CardType
 from omnigift.ledger.errors import InsufficientFunds, LedgerError
 from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.ledger.records import lock_card
 from omnigift.promotions.granting import on_card_purchased
 from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
@@ -244,6 +246,64 @@ class LedgerSink:
         except IntegrityError:
             if not await self._seen(sale.reference):
                 raise
+
+    async def sale_refunded(self, undone: PlatformSaleRefund) -> None:
+        """The buyer of our card got their money back (giftcard-apis.md 5: a bug in many
+        shops). An unused card is cleared and deactivated; one already used, even in part, is
+        left as it is and flagged for staff (``refunded_card_spent``)."""
+        if not self.settings.get("sell_cards"):
+            return
+        try:
+            async with self.db.transaction() as conn:
+                sold = await conn.execute(
+                    select(external_references.c.account_id).where(
+                        external_references.c.integration_id == self.integration_id,
+                        external_references.c.reference == undone.sale_reference,
+                    )
+                )
+                card_id = sold.scalar()
+                if card_id is None or not await self._claim_reference(conn, undone.reference):
+                    return  # never issued, or this refund was taken in before
+                await self._undo_sale(conn, card_id, undone, utcnow())
+        except IntegrityError:
+            if not await self._seen(undone.reference):
+                raise
+
+    async def _undo_sale(
+        self, conn: AsyncConnection, card_id: str, undone: PlatformSaleRefund, now: datetime
+    ) -> None:
+        card = await lock_card(conn, card_id)
+        if card.state in (CardState.DEACTIVATED, CardState.EXPIRED):
+            return
+        used = (
+            await conn.execute(
+                select(func.coalesce(func.sum(activities.c.amount), 0)).where(
+                    activities.c.account_id == card_id,
+                    activities.c.type.in_(
+                        (ActivityType.REDEEM.value, ActivityType.ADJUST_DECREMENT.value)
+                    ),
+                )
+            )
+        ).scalar_one()
+        if not used and not card.held:
+            reason = f"the order that bought it was refunded ({undone.reference})"
+            for kind in (ActivityType.CLEAR_BALANCE, ActivityType.DEACTIVATE):
+                if kind is ActivityType.CLEAR_BALANCE and not card.balance:
+                    continue
+                request = ActivityRequest(type=kind, reason=reason)
+                await apply_activity(conn, card_id, request, self.policy, self.origin, now)
+            return
+        await raise_exception(
+            conn,
+            now,
+            kind=ExceptionKind.REFUNDED_CARD_SPENT,
+            integration_id=self.integration_id,
+            account_id=card_id,
+            amount=int(used) or None,
+            currency=card.currency,
+            reference=undone.reference,
+            details={"platform": self.platform, "order": undone.order, "balance": card.balance},
+        )
 
     async def refund(self, refund: PlatformRefund) -> None:
         """A return to refund as a gift card or store credit: once per return (the refund's own

@@ -174,6 +174,7 @@ def refund(store: Store, sender: WebhookSender, order_id: int, body: dict[str, A
         note=body.get("note"),
         created_at=now,
         transactions=[],
+        line_items=_refunded_lines(order, body.get("refund_line_items")),
     )
     left = amount
     touched: list[GiftCard] = []
@@ -214,6 +215,29 @@ def refund(store: Store, sender: WebhookSender, order_id: int, body: dict[str, A
     for card in touched:
         sender.emit("gift_cards/update", shapes.gift_card(card))  # unconfirmed, as above
     return item
+
+
+def _refunded_lines(order: Order, raw: Any) -> list[tuple[int, int]]:
+    """``refund_line_items`` [C]: which lines (and how many of each) the refund returns; never
+    more of a line than was bought and not refunded before."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise Refused("refund_line_items must be a list")
+    bought = {line.id: line.quantity for line in order.line_items}
+    for earlier in order.refunds:
+        for line_id, quantity in earlier.line_items:
+            bought[line_id] -= quantity
+    lines = []
+    for entry in raw:
+        line_id, quantity = entry.get("line_item_id"), entry.get("quantity", 1)
+        if line_id not in bought or not isinstance(quantity, int) or quantity < 1:
+            raise Refused("each refund line item needs a line_item_id of the order and a quantity")
+        if quantity > bought[line_id]:
+            raise Refused(f"line {line_id} has only {bought[line_id]} left to refund")
+        bought[line_id] -= quantity
+        lines.append((int(line_id), quantity))
+    return lines
 
 
 def staff_card(store: Store, sender: WebhookSender, body: dict[str, Any]) -> GiftCard:

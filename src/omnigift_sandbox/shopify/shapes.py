@@ -84,7 +84,15 @@ def refund(item: Refund) -> dict[str, Any]:
         "processed_at": rest_time(item.created_at),
         "restock": False,
         "user_id": None,
-        "refund_line_items": [],
+        "refund_line_items": [
+            {
+                "id": item.id * 100 + n,
+                "line_item_id": line_id,
+                "quantity": quantity,
+                "restock_type": "no_restock",
+            }
+            for n, (line_id, quantity) in enumerate(item.line_items)
+        ],
         "order_adjustments": [],
         "transactions": [order_transaction(t) for t in item.transactions],
     }

@@ -136,6 +136,8 @@ class Refund:
     note: str | None
     created_at: datetime
     transactions: list[OrderTransaction]
+    # (line item id, quantity) the refund returns; money is still refunded by ``amount``
+    line_items: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from omnigift.connectors.base import (
     PlatformCard,
     PlatformRejected,
     PlatformSale,
+    PlatformSaleRefund,
     PlatformSpend,
     Sink,
     UnrecordedSpend,
@@ -150,9 +151,43 @@ class ShopifyConnector:
                 spend = _spend_of(txn, order, summary)
                 if spend:
                     await sink.spend(spend)
-        if order.get("financial_status") in ("paid", "partially_refunded"):
+        if order.get("financial_status") in ("paid", "partially_refunded", "refunded"):
             for sale in self._sales_of(order, summary):
                 await sink.sale(sale)
+            for undone in self._sales_refunded(order, summary):
+                await sink.sale_refunded(undone)
+
+    def _sales_refunded(
+        self, order: dict[str, Any], summary: dict[str, Any]
+    ) -> list[PlatformSaleRefund]:
+        """The units of our gift card product the order's refunds gave back (``refunds[]
+        .refund_line_items``), earliest refund first: a line's units are refunded in order."""
+        ours = set(self.settings.get("gift_card_skus") or []) | set(
+            self.settings.get("physical_gift_card_skus") or []
+        )
+        lines = {
+            line["id"]: line for line in order.get("line_items", []) if line.get("sku") in ours
+        }
+        if not (self.settings.get("sell_cards") and lines):
+            return []
+        returned: dict[Any, int] = {}
+        undone = []
+        for refund in sorted(order.get("refunds") or [], key=lambda r: r["id"]):
+            for item in refund.get("refund_line_items") or []:
+                line_id = item.get("line_item_id")
+                if line_id not in lines:
+                    continue
+                first = returned.get(line_id, 0)
+                returned[line_id] = first + int(item.get("quantity") or 0)
+                undone += [
+                    PlatformSaleRefund(
+                        sale_reference=f"line:{line_id}:{unit}",
+                        reference=f"refund:{refund['id']}:{line_id}:{unit}",
+                        order=summary,
+                    )
+                    for unit in range(first, returned[line_id])
+                ]
+        return undone
 
     def _sales_of(self, order: dict[str, Any], summary: dict[str, Any]) -> list[PlatformSale]:
         digital = set(self.settings.get("gift_card_skus") or [])
