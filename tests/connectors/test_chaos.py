@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from tests.factories import act, issue
-from tests.support.stack import Platform, Stack, eventually, start_bigcommerce, start_shopify
+from tests.support.stack import (
+    Platform,
+    Stack,
+    eventually,
+    platform_references,
+    start_bigcommerce,
+    start_shopify,
+)
 
 CARDS = 12
 STEPS = 300
@@ -79,7 +86,7 @@ async def test_every_mirror_converges_through_throttling_failures_and_an_outage(
 
     # Each platform spend became exactly one activity (or an overdraft exception).
     for integration, platform in ((shop, "shopify"), (store, "bigcommerce")):
-        taken = await _platform_transactions(stack, integration["id"])
+        taken = await platform_references(stack, integration["id"], "online")
         assert len(taken) == len(set(taken)), f"{platform}: a platform spend applied twice"
         exceptions = await stack.api.get(
             "/v1/sync-exceptions",
@@ -146,25 +153,6 @@ async def _checkout(platform: Platform, code: str, amount: int, kind: str) -> bo
     )
     response = await platform.http.post("/__sim/checkout", json=body)
     return response.status_code < 300  # an emptied or disabled card is refused at checkout
-
-
-async def _platform_transactions(stack: Stack, integration_id: str) -> list[str]:
-    """The platform transaction ids of every online activity of the integration."""
-    found: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"channel": "online", "limit": 200}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await stack.api.get("/v1/activities", params=params, headers=stack.admin)).json()
-        found += [
-            a["reference"]["transaction_id"]
-            for a in page["data"]
-            if a["origin"]["integration_id"] == integration_id and a.get("reference")
-        ]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return found
 
 
 async def _converged(

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from typing import Any
 
 from tests.connectors.test_lightspeed import connect, spendable
 from tests.factories import act, issue
-from tests.support.stack import Platform, Stack, eventually
+from tests.support.stack import Platform, Stack, eventually, platform_references
 
 CARDS = 6
 STEPS = 90
@@ -53,7 +52,7 @@ async def test_lightspeed_mirrors_converge_through_throttling_lost_answers_and_a
 
     await _converged(stack, lightspeed, codes, timeout=90)
     assert (await lightspeed.sim("GET", "faults"))["faults"] == []  # every fault was met
-    taken = await _till_payments(stack, integration["id"])
+    taken = await platform_references(stack, integration["id"])
     assert len(taken) == len(set(taken)), "a till payment was applied twice"
     report_path = f"/v1/integrations/{integration['id']}/reconciliation"
     report = (await stack.api.get(report_path, headers=stack.admin)).json()
@@ -70,23 +69,6 @@ async def _till_spend(lightspeed: Platform, code: str, amount: int) -> bool:
     }
     response = await lightspeed.http.post("/__sim/sale", json=body)
     return response.status_code < 300
-
-
-async def _till_payments(stack: Stack, integration_id: str) -> list[str]:
-    """The Lightspeed payment references of every activity the integration recorded."""
-    found: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = (await stack.api.get("/v1/activities", params=params, headers=stack.admin)).json()
-        found += [
-            a["reference"]["transaction_id"]
-            for a in page["data"]
-            if a["origin"]["integration_id"] == integration_id and a.get("reference")
-        ]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return found
 
 
 async def _converged(

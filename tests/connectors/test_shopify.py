@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.factories import act, card, issue
+from tests.factories import act, card, issue, post, usd
 from tests.support.stack import Platform, Stack, eventually
 
 
@@ -555,3 +555,23 @@ async def test_refunding_the_order_of_a_card_already_spent_is_flagged_not_undone
     assert exception["amount"]["amount"] == 1000
     kept = (await stack.api.get(f"/v1/gift-cards/{card['id']}", headers=stack.admin)).json()
     assert kept["state"] == "active" and kept["balance"]["amount"] == 4000
+
+
+async def test_store_credit_is_never_mirrored_to_the_web_store(
+    stack: Stack, shopify: Platform
+) -> None:
+    integration = await stack.connect("shopify", shopify.server.base_url)
+    made = await stack.api.post("/v1/customers", json={"name": "Ada"}, headers=stack.admin)
+    wallet = f"/v1/customers/{made.json()['id']}/store-credit"
+    loaded = await post(
+        stack.api, f"{wallet}/activities", stack.admin, {"type": "load", "amount": usd(3000)}
+    )
+    held = await post(stack.api, f"{wallet}/holds", stack.admin, {"amount": usd(1000)})
+    assert loaded.status_code == 201 and held.status_code == 201
+    card = await issue(stack.api, stack.admin, 500)  # a card after them: mirrored as usual
+
+    await eventually(lambda: on_shopify(shopify, card["code"]))
+
+    assert len((await shopify.state())["gift_cards"]) == 1
+    health = await stack.api.get(f"/v1/integrations/{integration['id']}", headers=stack.admin)
+    assert health.json()["health"]["failed_sync_jobs"] == 0

@@ -186,3 +186,27 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout}s; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def platform_references(
+    stack: Stack, integration_id: str, channel: str | None = None
+) -> list[str]:
+    """The platform transaction ids of every activity an integration recorded (of ``channel``):
+    each must appear once, however often the platform told us."""
+    found: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200}
+        if channel:
+            params["channel"] = channel
+        if cursor:
+            params["cursor"] = cursor
+        page = (await stack.api.get("/v1/activities", params=params, headers=stack.admin)).json()
+        found += [
+            a["reference"]["transaction_id"]
+            for a in page["data"]
+            if a["origin"]["integration_id"] == integration_id and a.get("reference")
+        ]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found

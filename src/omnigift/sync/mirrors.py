@@ -24,7 +24,7 @@ from omnigift.db.tables import events, integrations, mirrors
 from omnigift.events.catalogue import EventType
 from omnigift.ids import new_id
 from omnigift.ledger.cards import CardState
-from omnigift.ledger.records import CardRecord
+from omnigift.ledger.records import CardRecord, is_wallet_id
 
 COUNTER = "sync_position"
 BATCH = 1000
@@ -55,7 +55,11 @@ async def fan_out(db: Database, now: datetime) -> int:
         ).all()
         if not rows:
             return 0
-        changed = {r.account_id for r in rows if r.account_id and r.type in CARD_EVENTS}
+        changed = {
+            r.account_id
+            for r in rows
+            if r.account_id and r.type in CARD_EVENTS and not is_wallet_id(r.account_id)
+        }  # a store credit wallet's holds are events too, but web stores mirror cards only
         if changed:
             await want(conn, await pushing_integrations(conn), changed, now)
         await set_counter(conn, COUNTER, rows[-1].position)
