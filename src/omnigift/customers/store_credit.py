@@ -25,7 +25,6 @@ from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import (
-    WALLET_PREFIX,
     CardRecord,
     ensure_system_accounts,
     find_card,
@@ -33,6 +32,7 @@ from omnigift.ledger.records import (
     open_lots,
 )
 from omnigift.ledger.views import activity_view, wallet_view
+from omnigift.ledger.wallets import WALLET_PREFIX
 from omnigift.money import is_known_currency
 
 

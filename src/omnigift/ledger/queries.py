@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnigift.db.tables import accounts, activities, gift_cards, holds, postings
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.postings import SystemAccount
-from omnigift.ledger.records import CardRecord, card_query, find_card, is_wallet_id
+from omnigift.ledger.records import CardRecord, card_query, find_card
 from omnigift.ledger.views import activity_view
+from omnigift.ledger.wallets import is_wallet_id
 
 
 @dataclass(frozen=True)

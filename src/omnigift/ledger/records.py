@@ -30,16 +30,7 @@ from omnigift.ledger.one_statement import write_rows
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
 from omnigift.ledger.views import activity_view, card_view, wallet_view
-
-# A customer's store credit wallet is a value account like a card's, without a code; its id says
-# which it is, so every money path (activities, holds, expiry) takes either.
-WALLET_PREFIX = "sc_"
-STORE_CREDIT = "store_credit"
-
-
-def is_wallet_id(account_id: str) -> bool:
-    return account_id.startswith(WALLET_PREFIX)
-
+from omnigift.ledger.wallets import STORE_CREDIT, is_wallet_id
 
 CARD_COLUMNS = (
     *gift_cards.c,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from omnigift.clock import rfc3339
 from omnigift.codes import format_code, mask
 from omnigift.ledger.lots import Lot
+from omnigift.ledger.wallets import is_wallet_id
 
 if TYPE_CHECKING:  # records imports this module to build event payloads
     from omnigift.ledger.records import CardRecord
@@ -92,7 +93,7 @@ def _lots(lots: list[Lot], currency: str) -> list[dict[str, Any]]:
 
 def owner(account_id: str) -> dict[str, str]:
     """``{"gift_card_id": id}`` or, for a store credit wallet, ``{"store_credit_id": id}``."""
-    return {"store_credit_id" if account_id.startswith("sc_") else "gift_card_id": account_id}
+    return {"store_credit_id" if is_wallet_id(account_id) else "gift_card_id": account_id}
 
 
 def activity_view(row: Mapping[Any, Any]) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from omnigift.db.tables import events, integrations, mirrors
 from omnigift.events.catalogue import EventType
 from omnigift.ids import new_id
 from omnigift.ledger.cards import CardState
-from omnigift.ledger.records import CardRecord, is_wallet_id
+from omnigift.ledger.records import CardRecord
+from omnigift.ledger.wallets import is_wallet_id
 
 COUNTER = "sync_position"
 BATCH = 1000

@@ -12,7 +12,7 @@ from omnigift.api.schemas import Problem
 from omnigift.keys import Principal
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lookup import Caller
-from omnigift.ledger.records import is_wallet_id
+from omnigift.ledger.wallets import is_wallet_id
 
 # Every route may answer with a problem document; the OpenAPI document says so.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
