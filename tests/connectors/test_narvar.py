@@ -76,9 +76,9 @@ async def test_seed_001_a_return_becomes_a_gift_card_with_a_bonus_emailed_and_sp
     await narvar.run(dress_return())
     await narvar.send("approved", dress_return(), duplicate=True)  # a retried webhook
 
-    (card,) = await eventually(lambda: refunds_of(stack), timeout=10)
+    (card,) = await eventually(lambda: refunds_of(stack), timeout=20)
     assert card["balance"]["amount"] == 8800 and card["customer_id"]
-    (message,) = await eventually(lambda: _received(mailbox), timeout=10)
+    (message,) = await eventually(lambda: _received(mailbox), timeout=20)
     assert message["To"] == "ada@example.com"
     text = message.get_body(("plain",)).get_content()
     code = text.split("Gift card: ")[1].splitlines()[0].strip()
@@ -88,7 +88,7 @@ async def test_seed_001_a_return_becomes_a_gift_card_with_a_bonus_emailed_and_sp
         wanted = code.replace(" ", "").lower()
         return any(c["code"] == wanted for c in (await shopify.state())["gift_cards"])
 
-    await eventually(on_shopify, timeout=10)
+    await eventually(on_shopify, timeout=20)
     spent = await shopify.http.post(
         "/__sim/checkout",
         json={
@@ -103,7 +103,7 @@ async def test_seed_001_a_return_becomes_a_gift_card_with_a_bonus_emailed_and_sp
         found = await stack.api.get(f"/v1/gift-cards/{card['id']}", headers=stack.admin)
         return bool(found.json()["balance"]["amount"] == 5800)
 
-    await eventually(spent_in_ledger, timeout=10)
+    await eventually(spent_in_ledger, timeout=20)
     assert len(await refunds_of(stack)) == 1 and len(mailbox.received) == 1
 
 
@@ -139,7 +139,7 @@ async def test_store_credit_from_a_return_lands_in_the_customers_wallet(stack: S
         )
         return list(held.json()["data"]) or None
 
-    (held,) = await eventually(wallet, timeout=10)
+    (held,) = await eventually(wallet, timeout=20)
     assert held["balance"]["amount"] == 8000
 
 
@@ -156,7 +156,7 @@ async def test_wrong_credentials_are_refused_and_issue_nothing(stack: Stack) -> 
 async def test_a_return_cancelled_after_its_refund_is_flagged_for_staff(stack: Stack) -> None:
     integration, narvar = await connect_narvar(stack)
     await narvar.run(dress_return())
-    await eventually(lambda: refunds_of(stack), timeout=10)
+    await eventually(lambda: refunds_of(stack), timeout=20)
 
     await narvar.send("cancelled_by_retailer", dress_return(), duplicate=True)
 
@@ -166,7 +166,7 @@ async def test_a_return_cancelled_after_its_refund_is_flagged_for_staff(stack: S
         )
         return [e for e in found.json()["data"] if e["kind"] == "refund_cancelled"] or None
 
-    (exception,) = await eventually(flagged, timeout=10)
+    (exception,) = await eventually(flagged, timeout=20)
     assert exception["amount"]["amount"] == 8000
 
 
@@ -185,5 +185,5 @@ async def test_the_returns_simulator_runs_from_the_command_line(stack: Stack) ->
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("-> 200") == 8  # four topics, each sent twice
-    (card,) = await eventually(lambda: refunds_of(stack), timeout=10)
+    (card,) = await eventually(lambda: refunds_of(stack), timeout=20)
     assert card["balance"]["amount"] == 2500

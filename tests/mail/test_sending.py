@@ -15,7 +15,7 @@ from omnigift.mail.rendering import qr_png
 from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.conftest import make_key
-from tests.factories import issue, usd
+from tests.factories import customer, issue, row_counts, usd
 from tests.support.smtp import Mailbox
 from tests.support.stack import eventually, start_stack
 
@@ -64,7 +64,7 @@ async def test_seed_001_a_refund_is_emailed_at_once_with_its_code_and_qr_code(
         answer = await refund(stack.api, stack.admin)
         await refund(stack.api, stack.admin)  # the platform retries: still one e-mail
 
-        (message,) = await eventually(lambda: _arrived(mailbox), timeout=5)
+        (message,) = await eventually(lambda: _arrived(mailbox), timeout=20)
         code = answer["gift_card"]["code"]
         assert message["To"] == "ada@example.com"
         assert message["Subject"] == "Your refund from Natori"
@@ -156,3 +156,79 @@ async def test_staff_send_a_card_again_to_its_recipient_with_the_senders_message
         headers=admin,
     )
     assert nowhere.status_code == 422
+
+
+async def test_a_gift_is_emailed_at_the_time_the_buyer_chose(
+    app_client: httpx.AsyncClient, admin: dict[str, str], settings: Settings, mailbox: Mailbox
+) -> None:
+    at = utcnow() + timedelta(hours=1)
+    card = await issue(
+        app_client,
+        admin,
+        5000,
+        recipient={"name": "Grace", "email": "grace@example.com", "message": "For Sunday"},
+        deliver=True,
+        deliver_at=at.isoformat(),
+    )
+    runtime: Runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
+    mail = MailSettings.from_settings(mailing(settings, mailbox))
+
+    assert await send_due(runtime.db, runtime.policy.vault, mail, utcnow()) == 0
+    assert await send_due(runtime.db, runtime.policy.vault, mail, at + timedelta(seconds=1)) == 1
+
+    (message,) = mailbox.received
+    text = message.get_body(("plain",)).get_content()
+    assert message["Subject"] == "Your Natori gift card"
+    assert "For Sunday" in text and card["code"] in text
+
+
+async def test_delivering_a_card_without_a_recipient_email_is_refused(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    before = await row_counts(app_client)
+
+    refused = await app_client.post(
+        "/v1/gift-cards",
+        json={"currency": "USD", "initial_value": usd(100), "deliver": True},
+        headers={**admin, "Idempotency-Key": "deliver-nobody"},
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "recipient.email"
+    assert await row_counts(app_client) == before
+
+
+async def test_a_bonus_card_is_emailed_to_the_customer_who_earned_it(
+    app_client: httpx.AsyncClient, admin: dict[str, str], settings: Settings, mailbox: Mailbox
+) -> None:
+    await app_client.post(
+        "/v1/promotions",
+        json={
+            "name": "Holiday bonus",
+            "trigger": "card_purchased",
+            "currency": "USD",
+            "reward": {
+                "type": "fixed",
+                "amount": 2000,
+                "target": "new_card",
+                "expires_in_days": 60,
+            },
+        },
+        headers=admin,
+    )
+    ada = await customer(app_client, admin, email="ada@example.com", name="Ada")
+    bought = await issue(app_client, admin, 10000, customer_id=ada["id"])
+    runtime: Runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
+
+    await send_due(
+        runtime.db,
+        runtime.policy.vault,
+        MailSettings.from_settings(mailing(settings, mailbox)),
+        utcnow(),
+    )
+
+    (message,) = mailbox.received
+    text = message.get_body(("plain",)).get_content()
+    (bonus,) = bought["bonuses"]
+    assert message["To"] == "ada@example.com" and "Holiday bonus" in text and "$20.00" in text
+    assert bonus["new_card_code"] in text and bought["code"] not in text

@@ -76,6 +76,13 @@ class GiftCardCreate(Strict):
     recipient: Recipient | None = None
     metadata: Metadata = Field(default_factory=dict)
     activate: bool | None = None
+    deliver: bool = Field(
+        default=False,
+        description="e-mail the card (code, QR code, message) to `recipient.email`",
+    )
+    deliver_at: datetime | None = Field(
+        default=None, description="with `deliver`: when to send it (a gift for a birthday)"
+    )
 
 
 class Origin(BaseModel):

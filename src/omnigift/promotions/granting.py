@@ -17,6 +17,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.clock import rfc3339
+from omnigift.codes import format_code
+from omnigift.customers.profiles import get_customer
 from omnigift.db.tables import promotion_applications, promotions
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest, apply_activity
@@ -25,6 +27,8 @@ from omnigift.ledger.issuing import IssueCard, Issued, LotSpec, issue_card
 from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.mail.outbox import queue_email
+from omnigift.money import display
 from omnigift.promotions.rules import (
     Occasion,
     Target,
@@ -125,6 +129,7 @@ async def _grant_one(
         )
         issued = await issue_card(conn, command, policy, origin, now)
         rewarded, activity, code = issued.written.card.id, issued.written.activity, issued.code
+        await _tell(conn, occasion, promotion["name"], rewarded, amount, lot.expires_at, now)
     else:
         request = ActivityRequest(
             ActivityType.LOAD, amount, occasion.currency, metadata=bonus, lot=lot
@@ -139,8 +144,35 @@ async def _grant_one(
         "expires_at": rfc3339(lot.expires_at),
         "account_id": rewarded,
         "activity_id": activity["id"],
-        "new_card_code": code,  # shown once, to whoever receives the new card
+        "new_card_code": format_code(code) if code else None,  # shown once, like any code
     }
+
+
+async def _tell(
+    conn: AsyncConnection,
+    occasion: Occasion,
+    promotion: str,
+    card_id: str,
+    amount: int,
+    expires_at: datetime | None,
+    now: datetime,
+) -> None:
+    """E-mail a new bonus card to its customer, when we know their e-mail."""
+    if occasion.customer_id is None:
+        return
+    customer = await get_customer(conn, occasion.customer_id)
+    if not customer["email"]:
+        return
+    context = {
+        "name": customer["name"],
+        "promotion": promotion,
+        "amount": display(amount, occasion.currency),
+        "expires_at": expires_at.date().isoformat() if expires_at else None,
+    }
+    await queue_email(
+        conn, "bonus_granted", f"bonus:{card_id}", customer["email"], context, now,
+        account_id=card_id,
+    )  # fmt: skip
 
 
 async def _earned(

@@ -63,6 +63,10 @@ async def issue(
         metadata=body.metadata,
         activate=body.activate,
     )
+    if body.deliver and not (body.recipient and body.recipient.email):
+        raise InvalidRequest("a card to deliver needs recipient.email", field="recipient.email")
+    if body.deliver_at and not body.deliver:
+        raise InvalidRequest("deliver_at goes with deliver: true", field="deliver_at")
     if body.initial_value and body.initial_value.currency != body.currency:
         raise CurrencyMismatch(
             "initial_value must be in the card's currency", field="initial_value"
@@ -76,6 +80,8 @@ async def issue(
             conn, issue, issued, runtime.policy, principal.origin, now
         )
         card = await load_card(conn, issued.written.card.id) if bonuses else issued.written.card
+        if body.deliver:
+            await _deliver(conn, card.id, body, now)
         lots = await open_lots(conn, card.id)
         view = card_view(card, lots=lots, code=issued.code)
         if bonuses:
@@ -83,6 +89,27 @@ async def issue(
         return Outcome(201, view, [issued.written.activity["type"]])
 
     return await run_idempotent(runtime, principal, idem, work)
+
+
+async def _deliver(
+    conn: AsyncConnection, card_id: str, body: GiftCardCreate, now: datetime
+) -> None:
+    """Queue the gift e-mail: at once, or at ``deliver_at`` (never before now)."""
+    recipient = body.recipient
+    assert recipient is not None and recipient.email is not None
+    when = max(body.deliver_at, now) if body.deliver_at else now
+    context = {"name": recipient.name, "message": recipient.message, "sender": None}
+    to = normalize_email(recipient.email)
+    await queue_email(
+        conn,
+        "card_delivered",
+        f"issue:{card_id}",
+        to,
+        context,
+        now,
+        account_id=card_id,
+        send_at=when,
+    )
 
 
 async def _owner(conn: AsyncConnection, customer_id: str | None) -> str | None:
