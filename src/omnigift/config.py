@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     email_from: str = "Gift cards <giftcards@localhost>"
     email_max_attempts: int = Field(default=8, ge=1)
     email_interval_seconds: float = Field(default=0.5, gt=0)
+    # Reminders, looked for every ``email_reminder_interval_seconds``; 0 days turns one off.
+    email_expiry_reminder_days: int = Field(default=14, ge=0)
+    email_balance_reminder_days: int = Field(default=180, ge=0)
+    email_reminder_interval_seconds: float = Field(default=3600.0, gt=0)
     brand_name: str = "Omnigift"
     brand_color: str = Field(default="#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
     brand_logo_url: str | None = None

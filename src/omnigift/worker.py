@@ -27,6 +27,7 @@ from omnigift.events.delivery import deliver_due
 from omnigift.events.dispatch import dispatch
 from omnigift.events.transport import delivery_client
 from omnigift.ledger.expiry import run_expiry
+from omnigift.mail.reminders import queue_reminders
 from omnigift.mail.sending import MailSettings, send_due
 from omnigift.metrics import EXPIRED
 from omnigift.runtime import Runtime
@@ -131,6 +132,17 @@ async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
             _loop("sync-poll", sync.poll_due, 1.0, stop),
             _loop("sync-runs", sync.runs_due, 1.0, stop),
             _loop("sync-reconcile", sync.reconcile_due, 30.0, stop),
+            _loop(
+                "reminders",
+                lambda: queue_reminders(
+                    runtime.db,
+                    utcnow(),
+                    expiry_days=settings.email_expiry_reminder_days,
+                    balance_days=settings.email_balance_reminder_days,
+                ),
+                settings.email_reminder_interval_seconds,
+                stop,
+            ),
             _loop(
                 "email",
                 lambda: send_due(runtime.db, runtime.policy.vault, mail, utcnow()),

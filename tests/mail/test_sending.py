@@ -16,20 +16,8 @@ from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.conftest import make_key
 from tests.factories import customer, issue, row_counts, usd
-from tests.support.smtp import Mailbox
+from tests.support.smtp import Mailbox, mailing
 from tests.support.stack import eventually, start_stack
-
-
-def mailing(settings: Settings, mailbox: Mailbox, **more: Any) -> Settings:
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": mailbox.port,
-            "email_interval_seconds": 0.05,
-            "brand_name": "Natori",
-            **more,
-        }
-    )
 
 
 async def refund(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> Any:

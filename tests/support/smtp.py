@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from omnigift.config import Settings
 from tests.support.stack import free_port
 
 
@@ -38,3 +39,16 @@ def mailbox() -> Iterator[Mailbox]:
     controller.start()
     yield box
     controller.stop()
+
+
+def mailing(settings: Settings, mailbox: Mailbox, **more: Any) -> Settings:
+    """The test's settings, sending e-mail to ``mailbox`` (brand: Natori, seed 001)."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mailbox.port,
+            "email_interval_seconds": 0.05,
+            "brand_name": "Natori",
+            **more,
+        }
+    )

@@ -14,7 +14,13 @@ from omnigift.clock import rfc3339
 from omnigift.db.tables import emails
 from omnigift.ids import new_id
 
-KINDS = ("refund_issued", "bonus_granted", "card_delivered")
+KINDS = (
+    "refund_issued",
+    "bonus_granted",
+    "card_delivered",
+    "expiry_reminder",
+    "balance_reminder",
+)
 
 
 async def queue_email(

@@ -22,6 +22,8 @@ SUBJECTS = {
     "refund_issued": "Your refund from {brand}",
     "bonus_granted": "A bonus from {brand}",
     "card_delivered": "Your {brand} gift card",
+    "expiry_reminder": "Your {brand} gift card expires soon",
+    "balance_reminder": "You still have value on your {brand} gift card",
 }
 QR_CID = "card-code-qr"
 
