@@ -575,3 +575,39 @@ async def test_store_credit_is_never_mirrored_to_the_web_store(
     assert len((await shopify.state())["gift_cards"]) == 1
     health = await stack.api.get(f"/v1/integrations/{integration['id']}", headers=stack.admin)
     assert health.json()["health"]["failed_sync_jobs"] == 0
+
+
+async def test_refunding_a_purchase_withdraws_the_unused_bonus_card_it_earned(
+    stack: Stack, shopify: Platform
+) -> None:
+    await stack.api.post(
+        "/v1/promotions",
+        json={
+            "name": "bonus card",
+            "trigger": "card_purchased",
+            "currency": "USD",
+            "reward": {"type": "fixed", "amount": 1000, "target": "new_card"},
+        },
+        headers=stack.admin,
+    )
+    card, order = await _sold_card(stack, shopify)
+    listed = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+    (bonus,) = [c for c in listed if c["id"] != card["id"]]
+
+    await shopify.sim(
+        "POST",
+        f"orders/{order['id']}/refund",
+        {
+            "amount": "50.00",
+            "refund_line_items": [{"line_item_id": order["line_items"][0]["id"], "quantity": 1}],
+        },
+    )
+
+    async def both_withdrawn() -> bool:
+        states = []
+        for wanted in (card["id"], bonus["id"]):
+            found = await stack.api.get(f"/v1/gift-cards/{wanted}", headers=stack.admin)
+            states.append((found.json()["state"], found.json()["balance"]["amount"]))
+        return states == [("deactivated", 0), ("deactivated", 0)]
+
+    await eventually(both_withdrawn)

@@ -93,10 +93,25 @@ async def on_card_purchased(
         currency=card.currency,
         channel=origin.channel,
         at=now,
-        reference=f"card:{card.id}",
+        reference=purchase_occasion(card.id),
         customer_id=card.customer_id,
     )
     return await grant(conn, occasion, card.id, policy, origin, now)
+
+
+def purchase_occasion(card_id: str) -> str:
+    """The occasion of a card's purchase: what its bonuses are recorded against."""
+    return f"card:{card_id}"
+
+
+async def bonus_cards(conn: AsyncConnection, occasion: str, besides: str) -> list[str]:
+    """The new cards promotions issued for an occasion: every card rewarded but ``besides``
+    (the card the occasion concerns, which may hold a bonus of its own)."""
+    found = select(promotion_applications.c.account_id).where(
+        promotion_applications.c.trigger_reference == occasion,
+        promotion_applications.c.account_id != besides,
+    )
+    return list((await conn.execute(found.order_by(promotion_applications.c.account_id))).scalars())
 
 
 async def _grant_one(

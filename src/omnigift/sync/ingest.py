@@ -37,7 +37,7 @@ from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import lock_card
-from omnigift.promotions.granting import on_card_purchased
+from omnigift.promotions.granting import bonus_cards, on_card_purchased, purchase_occasion
 from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
@@ -270,6 +270,15 @@ class LedgerSink:
                 raise
 
     async def _undo_sale(
+        self, conn: AsyncConnection, card_id: str, undone: PlatformSaleRefund, now: datetime
+    ) -> None:
+        """Withdraw the card, and the bonus cards its purchase earned (they lock in id order
+        after it: cards are issued in id order, the bonus after the card)."""
+        await self._withdraw(conn, card_id, undone, now)
+        for bonus in await bonus_cards(conn, purchase_occasion(card_id), besides=card_id):
+            await self._withdraw(conn, bonus, undone, now)
+
+    async def _withdraw(
         self, conn: AsyncConnection, card_id: str, undone: PlatformSaleRefund, now: datetime
     ) -> None:
         card = await lock_card(conn, card_id)
