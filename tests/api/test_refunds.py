@@ -131,3 +131,13 @@ async def test_refunds_need_the_returns_scope(app_client):
         headers=await make_key(app_client, "cards:read"),
     )
     assert activity.json()["data"][0]["origin"]["channel"] == "returns"
+
+
+async def test_another_callers_return_with_the_same_id_never_sees_the_card(app_client, admin):
+    await refund(app_client, admin)
+    other = await make_key(app_client, "returns:write")
+
+    replayed = await refund(app_client, other)
+
+    assert replayed.status_code == 409 and replayed.json()["code"] == "return_id_reused"
+    assert "gift_card" not in replayed.json()
