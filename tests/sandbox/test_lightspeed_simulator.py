@@ -608,3 +608,26 @@ def test_an_oauth_fault_hits_the_token_endpoint_only(sim: Sim) -> None:
     assert sim.api.get("/Sale.json").status_code == 200
     assert sim.raw.post("/auth/oauth/token", data=form).status_code == 502
     assert sim.raw.post("/auth/oauth/token", data=form).status_code == 200
+
+
+def test_a_till_sale_for_a_customer_names_them_and_their_contact_email(sim: Sim) -> None:
+    answer = sim.raw.post(
+        "/__sim/sale",
+        json={
+            "lines": [],
+            "customer": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+            "sell_gift_card": {"code": "777700002222", "amount": "40"},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    customer_id = answer.json()["sale"]["customerID"]
+
+    bare = sim.api.get(f"/Customer/{customer_id}.json").json()["Customer"]
+    full = sim.api.get(
+        f"/Customer/{customer_id}.json", params={"load_relations": '["Contact"]'}
+    ).json()["Customer"]
+
+    assert (bare["firstName"], bare["lastName"]) == ("Ada", "Lovelace") and "Contact" not in bare
+    (email,) = as_list(full["Contact"]["Emails"]["ContactEmail"])
+    assert email == {"address": "ada@example.com", "useType": "Primary"}
+    assert sim.api.get("/Customer/999.json").status_code == 404
