@@ -16,6 +16,7 @@ from omnigift.api.schemas import CaptureRequest, Hold, HoldCreate
 from omnigift.keys import Principal, Scope
 from omnigift.ledger import holds
 from omnigift.ledger.errors import CurrencyMismatch
+from omnigift.runtime import Runtime
 
 router = APIRouter(tags=["holds"], responses=PROBLEMS)
 Redeemer = Annotated[Principal, Depends(require(Scope.CARDS_REDEEM))]
@@ -29,25 +30,36 @@ async def place(
     card_id: str, body: HoldCreate, runtime: RuntimeDep, principal: Redeemer, idem: IdempotencyDep
 ) -> Response:
     """Reserve value for a checkout; `available` drops, `balance` does not."""
-    reference = body.reference.model_dump(exclude_none=True) if body.reference else None
-
     gift_card_only(card_id)
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
-        view = await holds.place_hold(
-            conn,
-            card_id,
-            body.amount.amount,
-            body.amount.currency,
-            runtime.policy,
-            principal.origin,
-            now,
-            expires_in=body.expires_in,
-            reference=reference,
-        )
-        return Outcome(201, view)
+        return await place_on(conn, card_id, body, runtime, principal, now)
 
     return await run_idempotent(runtime, principal, idem, work)
+
+
+async def place_on(
+    conn: AsyncConnection,
+    account_id: str,
+    body: HoldCreate,
+    runtime: Runtime,
+    principal: Principal,
+    now: datetime,
+) -> Outcome:
+    """Place the hold a request body asks for on a card or a store credit wallet."""
+    reference = body.reference.model_dump(exclude_none=True) if body.reference else None
+    view = await holds.place_hold(
+        conn,
+        account_id,
+        body.amount.amount,
+        body.amount.currency,
+        runtime.policy,
+        principal.origin,
+        now,
+        expires_in=body.expires_in,
+        reference=reference,
+    )
+    return Outcome(201, view)
 
 
 @router.post("/v1/holds/{hold_id}/capture", response_model=Hold, summary="Capture a hold")

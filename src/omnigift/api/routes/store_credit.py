@@ -13,6 +13,7 @@ from omnigift.api.deps import PrincipalDep, RuntimeDep, require
 from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.routes.activities import activity_request
 from omnigift.api.routes.common import PROBLEMS, Limit, json_response
+from omnigift.api.routes.holds import place_on
 from omnigift.api.schemas import (
     Activity,
     ActivityList,
@@ -24,7 +25,6 @@ from omnigift.api.schemas import (
 from omnigift.customers.profiles import get_customer
 from omnigift.customers.store_credit import credit_or_debit, wallet_id, wallets_of
 from omnigift.keys import Principal, Scope
-from omnigift.ledger import holds
 from omnigift.ledger.errors import InvalidRequest, NotFound
 from omnigift.ledger.queries import ActivityFilter, list_activities
 
@@ -96,22 +96,10 @@ async def place_hold(
     idem: IdempotencyDep,
 ) -> Response:
     """Reserve store credit for a checkout; capture or void it at `/v1/holds/{id}/...`."""
-    reference = body.reference.model_dump(exclude_none=True) if body.reference else None
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
         wallet = await _wallet(conn, customer_id, body.amount.currency)
-        view = await holds.place_hold(
-            conn,
-            wallet,
-            body.amount.amount,
-            body.amount.currency,
-            runtime.policy,
-            principal.origin,
-            now,
-            expires_in=body.expires_in,
-            reference=reference,
-        )
-        return Outcome(201, view)
+        return await place_on(conn, wallet, body, runtime, principal, now)
 
     return await run_idempotent(runtime, principal, idem, work)
 
