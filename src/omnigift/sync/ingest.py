@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnigift import codes
 from omnigift.clock import utcnow
 from omnigift.connectors.base import (
     CardRefused,
@@ -41,6 +42,10 @@ from omnigift.promotions.granting import bonus_cards, on_card_purchased, purchas
 from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
+
+
+class _OursInFlight(Exception):
+    """Rolls back a native card's claim: it is our own mirror, not yet recorded as such."""
 
 
 class MirrorNotReady(Exception):
@@ -367,6 +372,10 @@ class LedgerSink:
                     return False
                 if await mirror_of_external(conn, self.integration_id, card.external_id):
                     return False  # one of ours, mirrored out
+                if await self._ours_by_code(conn, card):
+                    # One of ours whose creation there is not recorded yet (the mirror worker
+                    # made it moments ago): nothing is claimed, the mirror row will name it.
+                    raise _OursInFlight
                 now = utcnow()
                 account_id = await self._import(conn, card, now)
                 await conn.execute(
@@ -388,6 +397,8 @@ class LedgerSink:
                     )
                 )
                 await self._note_reference(conn, reference, account_id, None, card.balance)
+        except _OursInFlight:
+            return False
         except IntegrityError:
             if not await self._seen(reference):
                 raise
@@ -453,6 +464,23 @@ class LedgerSink:
                 .values(code_last4=card.last_characters[-4:].upper())
             )
         return issued.written.card.id
+
+    async def _ours_by_code(self, conn: AsyncConnection, card: PlatformCard) -> bool:
+        """Is this platform card's code a ledger card this integration mirrors?"""
+        if card.code is None:
+            return False
+        hashed = self.policy.vault.lookup_hash(codes.normalize(card.code))
+        row = (
+            await conn.execute(
+                select(mirrors.c.id)
+                .select_from(mirrors.join(gift_cards, gift_cards.c.id == mirrors.c.account_id))
+                .where(
+                    mirrors.c.integration_id == self.integration_id,
+                    gift_cards.c.code_hash == hashed,
+                )
+            )
+        ).first()
+        return row is not None
 
     async def _creating(self, conn: AsyncConnection) -> bool:
         """Is any mirror of this integration being created right now?"""
