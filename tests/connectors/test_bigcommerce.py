@@ -573,3 +573,74 @@ async def test_a_certificate_bought_in_the_bigcommerce_checkout_enters_the_ledge
     till = await stack.key("cards:lookup", channel="pos")
     scanned = await stack.api.post("/v1/gift-cards/lookup", json={"code": code}, headers=till)
     assert scanned.status_code == 200 and scanned.json()["id"] == card_in_ledger["id"]
+
+
+# --- refunding an order that bought our card ------------------------------------------------
+
+
+async def _sold_two_cards(
+    stack: Stack, bigcommerce: Platform
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Two of our cards bought on one order line: the ledger's cards and the order's line."""
+    await stack.connect(
+        "bigcommerce", store(bigcommerce), sell_cards=True, gift_card_skus=["OMNI-GC"]
+    )
+    product = {"name": "Omnigift card", "price": "50", "type": "digital", "sku": "OMNI-GC"}
+    bought = await bigcommerce.sim(
+        "POST",
+        "checkout",
+        {"email": "ada@example.com", "products": [{**product, "quantity": 2}]},
+    )
+
+    async def sold() -> list[dict[str, Any]] | None:
+        listed = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return sorted(listed, key=lambda c: c["id"]) if len(listed) == 2 else None
+
+    state = await bigcommerce.state()
+    (order,) = [o for o in state["orders"] if o["id"] == bought["order"]["id"]]
+    return await eventually(sold), order["products"][0]
+
+
+async def _refund_units(bigcommerce: Platform, line: dict[str, Any], quantity: int) -> None:
+    item = {"item_type": "PRODUCT", "item_id": line["id"], "quantity": quantity}
+    await bigcommerce.sim("POST", f"orders/{line['order_id']}/refund", {"items": [item]})
+
+
+async def _states(stack: Stack, cards: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    found = [await card(stack.api, stack.admin, c["id"]) for c in cards]
+    return [(c["state"], c["balance"]["amount"]) for c in found]
+
+
+async def test_refunding_one_of_two_cards_bought_on_bigcommerce_withdraws_just_that_one(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    cards, line = await _sold_two_cards(stack, bigcommerce)
+
+    await _refund_units(bigcommerce, line, 1)
+
+    await becomes(lambda: _states(stack, cards), [("deactivated", 0), ("active", 5000)])
+    # Announced again (the status change, the poll): nothing more is undone.
+    await asyncio.sleep(0.5)
+    assert await _states(stack, cards) == [("deactivated", 0), ("active", 5000)]
+
+    await _refund_units(bigcommerce, line, 1)
+    await becomes(lambda: _states(stack, cards), [("deactivated", 0), ("deactivated", 0)])
+
+
+async def test_refunding_a_bigcommerce_order_whose_card_was_spent_is_flagged_not_undone(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    cards, line = await _sold_two_cards(stack, bigcommerce)
+    assert (await act(stack.api, stack.admin, cards[0]["id"], "redeem", 1000)).status_code == 201
+
+    await _refund_units(bigcommerce, line, 1)
+
+    async def flagged() -> list[dict[str, Any]] | None:
+        listed = await stack.api.get(
+            "/v1/sync-exceptions", params={"gift_card_id": cards[0]["id"]}, headers=stack.admin
+        )
+        return [e for e in listed.json()["data"] if e["kind"] == "refunded_card_spent"] or None
+
+    (exception,) = await eventually(flagged)
+    assert exception["amount"]["amount"] == 1000
+    assert await _states(stack, cards) == [("active", 4000), ("active", 5000)]

@@ -504,6 +504,46 @@ def test_orders_filter_by_min_id_status_and_min_date_modified(
     assert future.status_code == 204
 
 
+def test_a_refund_of_items_is_listed_with_them_and_never_gives_a_line_back_twice(
+    api: httpx.Client, sim: httpx.Client
+) -> None:
+    order = sim.post(
+        "/__sim/checkout",
+        json={
+            "email": "shopper@example.com",
+            "products": [
+                {"name": "Gift card", "price": "50", "quantity": 2, "type": "digital", "sku": "GC"},
+                {"name": "Shirt", "price": "30", "quantity": 1, "type": "physical"},
+            ],
+        },
+    ).json()["order"]
+    card_line, _shirt = api.get(f"{V2}/orders/{order['id']}/products").json()
+    path = f"/__sim/orders/{order['id']}/refund"
+    item = {"item_type": "PRODUCT", "item_id": card_line["id"], "quantity": 1}
+    made = sim.post(path, json={"items": [item], "reason": "changed mind"})
+    assert made.status_code == 200, made.text
+
+    [listed] = api.get(f"{V3}/orders/{order['id']}/payment_actions/refunds").json()["data"]
+    assert listed["id"] == made.json()["refund_id"]
+    assert listed["total_amount"] == 50.0
+    assert listed["reason"] == "changed mind"
+    assert listed["items"] == [
+        {
+            "item_type": "PRODUCT",
+            "item_id": card_line["id"],
+            "reason": "",
+            "quantity": 1,
+            "requested_amount": 50.0,
+        }
+    ]
+    assert api.get(f"{V2}/orders/{order['id']}").json()["refunded_amount"] == "50.0000"
+    too_many = sim.post(path, json={"items": [{**item, "quantity": 2}]})
+    assert too_many.status_code == 422
+    stranger = sim.post(path, json={"items": [{**item, "item_id": 999999}]})
+    assert stranger.status_code == 422
+    assert api.get(f"{V2}/orders/{order['id']}").json()["status_id"] == 14
+
+
 def test_a_refund_puts_the_money_back_on_the_certificate_that_paid(
     api: httpx.Client, sim: httpx.Client
 ) -> None:

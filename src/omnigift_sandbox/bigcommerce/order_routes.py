@@ -75,6 +75,12 @@ async def get_transactions(request: Request, sim: Simulator) -> Response:
     )
 
 
+async def get_refunds(request: Request, sim: Simulator) -> Response:
+    """``GET /v3/orders/{id}/payment_actions/refunds``: the order's refunds, oldest first [C]."""
+    order = _find(request, sim)
+    return JSONResponse({"data": [order_views.show_refund(r) for r in order.refunds], "meta": {}})
+
+
 def _find(request: Request, sim: Simulator) -> Order:
     try:
         order_id = int(request.path_params["order_id"])
@@ -127,6 +133,11 @@ routes = [
     Route(
         BASE + "/v3/orders/{order_id}/transactions",
         vendor("v3", get_transactions),
+        methods=["GET"],
+    ),
+    Route(
+        BASE + "/v3/orders/{order_id}/payment_actions/refunds",
+        vendor("v3", get_refunds),
         methods=["GET"],
     ),
 ]

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from .formats import money, money_number, rfc2822
-from .state import ORDER_STATUSES, Order, OrderProduct, Transaction
+from .state import ORDER_STATUSES, Order, OrderProduct, Refund, Transaction
 
 ZERO = Decimal("0")
 
@@ -95,3 +95,19 @@ def show_transaction(t: Transaction) -> dict[str, Any]:
     if t.gift_certificate is not None:
         shown["gift_certificate"] = t.gift_certificate
     return shown
+
+
+def show_refund(refund: Refund) -> dict[str, Any]:
+    """A v3 order refund [C: field names of the Refund model; values illustrative]."""
+    return {
+        "id": refund.id,
+        "order_id": refund.order_id,
+        "user_id": 0,
+        "created": refund.created.isoformat(),
+        "reason": refund.reason,
+        "total_amount": money_number(refund.total_amount),
+        "total_tax": 0,
+        "uses_merchant_override_values": False,
+        "items": refund.items,
+        "payments": refund.payments,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 from . import certificates
 from .errors import ApiError
 from .formats import FormatError, money, money_number, parse_money
-from .state import Certificate, Order, OrderProduct, Store, Transaction
+from .state import Certificate, Order, OrderProduct, Refund, Store, Transaction
 
 PRODUCT_TYPES = ("physical", "digital", "giftcertificate")
 ZERO = Decimal("0")
@@ -107,17 +107,53 @@ def checkout(
 
 
 def refund(store: Store, order: Order, body: dict[str, Any]) -> tuple[list[Transaction], Events]:
-    """Refund ``amount`` (default: all that is left): certificates that paid get their share back
-    first (balance increased), the card the rest. Status becomes 14 Partially Refunded or 4
-    Refunded; raises ``store/order/refund/created`` with a ``refund_id`` [C] and statusUpdated."""
+    """Refund ``amount`` (default: the listed ``items``' price, else all that is left):
+    certificates that paid get their share back first (balance increased), the card the rest.
+    ``items`` (``[{"item_type": "PRODUCT", "item_id", "quantity"}]``, the v3 refund's RefundItem
+    [C]) name the lines given back. The refund is kept for ``GET /v3/orders/{id}/payment_actions/
+    refunds``. Status becomes 14 Partially Refunded or 4 Refunded; raises
+    ``store/order/refund/created`` with a ``refund_id`` [C] and statusUpdated."""
+    items = _refund_items(order, body.get("items"))
     left = order.total - order.refunded
     try:
-        amount = parse_money(body["amount"], "amount") if "amount" in body else left
+        if "amount" in body:
+            amount = parse_money(body["amount"], "amount")
+        elif items:
+            amount = sum((Decimal(str(i["requested_amount"])) for i in items), ZERO)
+        else:
+            amount = left
     except FormatError as exc:
         raise ApiError(422, str(exc)) from exc
     if amount <= 0 or amount > left:
         raise ApiError(422, f"The refund amount must be above 0 and at most {money(left)}.")
     now = datetime.now(UTC)
+    made = _pay_back(store, order, amount, now)
+    order.refunded += amount
+    record = Refund(
+        id=store.next_id("refund"),
+        order_id=order.id,
+        created=now,
+        reason=str(body.get("reason") or ""),
+        total_amount=amount,
+        items=items,
+        payments=[
+            {"provider_id": t.gateway, "amount": money_number(t.amount), "offline": False}
+            for t in made
+        ],
+    )
+    order.refunds.append(record)
+    events: Events = [
+        (
+            "store/order/refund/created",
+            {"type": "order", "id": order.id, "refund": {"refund_id": record.id}},
+        ),
+    ]
+    events += set_status(order, 4 if order.refunded == order.total else 14, now)
+    return made, events
+
+
+def _pay_back(store: Store, order: Order, amount: Decimal, now: datetime) -> list[Transaction]:
+    """The refund transactions: each payment gets back its share, certificates first."""
     refunded_back: dict[str, Decimal] = {}
     for t in order.transactions:
         if t.event == "refund":
@@ -144,17 +180,40 @@ def refund(store: Store, order: Order, body: dict[str, Any]) -> tuple[list[Trans
             else:  # deleted since: report what the payment recorded
                 card = dict(payment.gift_certificate)
         made.append(_add_transaction(store, order, "refund", payment.method, share, now, card))
-    order.refunded += amount
-    order.refunds += 1
-    refund_id = store.next_id("refund")
-    events: Events = [
-        (
-            "store/order/refund/created",
-            {"type": "order", "id": order.id, "refund": {"refund_id": refund_id}},
-        ),
-    ]
-    events += set_status(order, 4 if order.refunded == order.total else 14, now)
-    return made, events
+    return made
+
+
+def _refund_items(order: Order, raw: Any) -> list[dict[str, Any]]:
+    """The refund's PRODUCT items, checked against the order: a line can't be given back more
+    times than it was bought."""
+    if raw is None:
+        return []
+    given_back: dict[int, int] = {}
+    for earlier in order.refunds:
+        for item in earlier.items:
+            given_back[item["item_id"]] = given_back.get(item["item_id"], 0) + item["quantity"]
+    products = {p.id: p for p in order.products}
+    items = []
+    for entry in _list(raw, "items"):
+        if not isinstance(entry, dict) or entry.get("item_type") != "PRODUCT":
+            raise ApiError(422, "Only PRODUCT items can be refunded here.")
+        product = products.get(int(entry.get("item_id") or 0))
+        quantity = entry.get("quantity", 1)
+        if product is None or not isinstance(quantity, int) or quantity < 1:
+            raise ApiError(422, f"Item {entry.get('item_id')} is not a line of this order.")
+        given_back[product.id] = given_back.get(product.id, 0) + quantity
+        if given_back[product.id] > product.quantity:
+            raise ApiError(422, f"Item {product.id} has only {product.quantity} to refund.")
+        items.append(
+            {
+                "item_type": "PRODUCT",
+                "item_id": product.id,
+                "reason": str(entry.get("reason") or ""),
+                "quantity": quantity,
+                "requested_amount": money_number(product.base_price * quantity),
+            }
+        )
+    return items
 
 
 def set_status(order: Order, status_id: int, now: datetime) -> Events:

@@ -87,6 +87,20 @@ class Transaction:
 
 
 @dataclass
+class Refund:
+    """A v3 order refund (``/v3/orders/{id}/payment_actions/refunds``): what it paid back, by
+    which methods, and for which items."""
+
+    id: int
+    order_id: int
+    created: datetime
+    reason: str
+    total_amount: Decimal
+    items: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+
+
+@dataclass
 class Order:
     """A v2 order with its lines and v3 transactions."""
 
@@ -104,7 +118,7 @@ class Order:
     products: list[OrderProduct] = field(default_factory=list)
     transactions: list[Transaction] = field(default_factory=list)
     refunded: Decimal = Decimal("0")
-    refunds: int = 0
+    refunds: list[Refund] = field(default_factory=list)
     customer_id: int = 0
 
     @property

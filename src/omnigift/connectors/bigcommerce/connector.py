@@ -34,11 +34,13 @@ from omnigift.connectors.base import (
     PlatformCard,
     PlatformRejected,
     PlatformSale,
+    PlatformSaleRefund,
     PlatformSpend,
     Sink,
     UnrecordedSpend,
 )
 from omnigift.connectors.bigcommerce.client import BigCommerceClient
+from omnigift.connectors.sale_refunds import LineGivenBack, units_given_back
 from omnigift.connectors.times import parse_time
 from omnigift.money import decimal_string, minor_units
 
@@ -52,6 +54,7 @@ SCOPES = (
 TOKEN_HEADER = "X-Omnigift-Hook-Token"  # noqa: S105 - a header name, not a secret
 INCOMPLETE = 0
 PAID_STATUSES = {2, 3, 8, 9, 10, 11}  # shipped .. awaiting fulfilment: payment taken
+REFUNDED_STATUSES = {4, 14}  # refunded, partially refunded: paid, then (some) given back
 SPENDING_EVENTS = ("purchase", "capture")
 PAGE = 250
 FIRST_POLL_WINDOW = timedelta(minutes=10)
@@ -160,9 +163,14 @@ class BigCommerceConnector:
             spend = await self._spend_of(txn, order, summary, txns)
             if spend:
                 await sink.spend(spend)
-        if int(order.get("status_id") or 0) in PAID_STATUSES:
-            for sale in await self._sales_of(order, summary):
+        status = int(order.get("status_id") or 0)
+        if status in PAID_STATUSES | REFUNDED_STATUSES:
+            ours = await self._our_products(order)
+            for sale in await self._sales_of(order, ours, summary):
                 await sink.sale(sale)
+            if status in REFUNDED_STATUSES and ours:
+                for undone in await self._sales_refunded(order, ours, summary):
+                    await sink.sale_refunded(undone)
             if self.settings.get("pull_cards"):
                 await self._pull_sold_certificates(order, sink)
 
@@ -218,11 +226,19 @@ class BigCommerceConnector:
             order=summary,
         )
 
-    async def _sales_of(self, order: dict[str, Any], summary: dict[str, Any]) -> list[PlatformSale]:
+    async def _our_products(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's lines of our gift card product (none unless the store sells it)."""
         skus = set(self.settings.get("gift_card_skus") or [])
         if not (self.settings.get("sell_cards") and skus):
             return []
         products = await self.client.json(f"v2/orders/{order['id']}/products") or []
+        return [p for p in products if p.get("sku") in skus]
+
+    async def _sales_of(
+        self, order: dict[str, Any], ours: list[dict[str, Any]], summary: dict[str, Any]
+    ) -> list[PlatformSale]:
+        if not ours:
+            return []
         billing = order.get("billing_address") or {}
         name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
         shipping = await self.client.json(f"v2/orders/{order['id']}/shipping_addresses") or []
@@ -234,7 +250,7 @@ class BigCommerceConnector:
         currency = order.get("currency_code") or self.currency
         return [
             PlatformSale(
-                reference=f"product:{order['id']}:{product['id']}:{unit}",
+                reference=_sale_reference(order, product["id"], unit),
                 amount=minor_units(product["base_price"], currency),
                 currency=currency,
                 customer_email=billing.get("email"),
@@ -243,10 +259,26 @@ class BigCommerceConnector:
                 physical=product.get("type") == "physical",
                 order=summary,
             )
-            for product in products
-            if product.get("sku") in skus
+            for product in ours
             for unit in range(int(product.get("quantity") or 1))
         ]
+
+    async def _sales_refunded(
+        self, order: dict[str, Any], ours: list[dict[str, Any]], summary: dict[str, Any]
+    ) -> list[PlatformSaleRefund]:
+        """The units of our gift card product the order's refunds gave back: the v3 refunds'
+        PRODUCT items (RefundItem ``item_id`` is the order product id)."""
+        lines = {str(p["id"]) for p in ours}
+        listed = await self.client.json(f"v3/orders/{order['id']}/payment_actions/refunds") or {}
+        given_back = [
+            LineGivenBack(str(refund["id"]), str(item["item_id"]), int(item.get("quantity") or 0))
+            for refund in sorted(listed.get("data", []), key=lambda r: int(r["id"]))
+            for item in refund.get("items") or []
+            if item.get("item_type") == "PRODUCT" and str(item.get("item_id")) in lines
+        ]
+        return units_given_back(
+            given_back, lambda line, unit: _sale_reference(order, line, unit), summary
+        )
 
     # --- mirror out ------------------------------------------------------------------------
 
@@ -399,3 +431,8 @@ def _expiry_date(certificate: dict[str, Any]) -> date | None:
 def _rfc2822(day: date) -> str:
     """BigCommerce takes dates as RFC 2822; the end of the day, so the date is the last day."""
     return format_datetime(datetime.combine(day, time(23, 59, 59), UTC))
+
+
+def _sale_reference(order: dict[str, Any], product_id: Any, unit: int) -> str:
+    """The sale of one unit of an order line of our gift card product: issued once."""
+    return f"product:{order['id']}:{product_id}:{unit}"

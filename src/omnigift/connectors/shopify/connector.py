@@ -38,6 +38,7 @@ from omnigift.connectors.base import (
     Sink,
     UnrecordedSpend,
 )
+from omnigift.connectors.sale_refunds import LineGivenBack, units_given_back
 from omnigift.connectors.shopify import operations as ops
 from omnigift.connectors.shopify.client import ShopifyClient, next_page
 from omnigift.connectors.times import parse_time
@@ -161,33 +162,20 @@ class ShopifyConnector:
         self, order: dict[str, Any], summary: dict[str, Any]
     ) -> list[PlatformSaleRefund]:
         """The units of our gift card product the order's refunds gave back (``refunds[]
-        .refund_line_items``), earliest refund first: a line's units are refunded in order."""
+        .refund_line_items``)."""
         ours = set(self.settings.get("gift_card_skus") or []) | set(
             self.settings.get("physical_gift_card_skus") or []
         )
-        lines = {
-            line["id"]: line for line in order.get("line_items", []) if line.get("sku") in ours
-        }
+        lines = {line["id"] for line in order.get("line_items", []) if line.get("sku") in ours}
         if not (self.settings.get("sell_cards") and lines):
             return []
-        returned: dict[Any, int] = {}
-        undone = []
-        for refund in sorted(order.get("refunds") or [], key=lambda r: r["id"]):
-            for item in refund.get("refund_line_items") or []:
-                line_id = item.get("line_item_id")
-                if line_id not in lines:
-                    continue
-                first = returned.get(line_id, 0)
-                returned[line_id] = first + int(item.get("quantity") or 0)
-                undone += [
-                    PlatformSaleRefund(
-                        sale_reference=f"line:{line_id}:{unit}",
-                        reference=f"refund:{refund['id']}:{line_id}:{unit}",
-                        order=summary,
-                    )
-                    for unit in range(first, returned[line_id])
-                ]
-        return undone
+        given_back = [
+            LineGivenBack(str(refund["id"]), str(item["line_item_id"]), int(item["quantity"] or 0))
+            for refund in sorted(order.get("refunds") or [], key=lambda r: r["id"])
+            for item in refund.get("refund_line_items") or []
+            if item.get("line_item_id") in lines
+        ]
+        return units_given_back(given_back, lambda line, unit: f"line:{line}:{unit}", summary)
 
     def _sales_of(self, order: dict[str, Any], summary: dict[str, Any]) -> list[PlatformSale]:
         digital = set(self.settings.get("gift_card_skus") or [])
