@@ -154,3 +154,15 @@ async def test_a_malformed_promotion_is_refused_naming_the_field(app_client, adm
     assert bad.json()["errors"][0]["field"] == "reward.percent"
     listed = await app_client.get("/v1/promotions", headers=admin)
     assert listed.json()["data"] == []
+
+
+async def test_an_order_promotion_must_reward_a_new_card(app_client, admin):
+    same = {"type": "fixed", "amount": 1000, "target": "same"}
+    bad = await app_client.post(
+        "/v1/promotions",
+        json={"name": "x", "trigger": "order_completed", "currency": "USD", "reward": same},
+        headers=admin,
+    )
+
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "reward.target"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from omnigift.config import Settings
-from tests.support.smtp import mailbox
+from tests.support.smtp import Mailbox, mailbox, mailing
 from tests.support.stack import (
     Platform,
     Stack,
@@ -22,6 +22,14 @@ from tests.support.stack import (
 @pytest.fixture
 async def stack(settings: Settings) -> AsyncIterator[Stack]:
     running, stop = await start_stack(settings)
+    yield running
+    await stop()
+
+
+@pytest.fixture
+async def mailing_stack(settings: Settings, mailbox: Mailbox) -> AsyncIterator[Stack]:
+    """The service and its worker, e-mailing through the test's SMTP server."""
+    running, stop = await start_stack(mailing(settings, mailbox))
     yield running
     await stop()
 

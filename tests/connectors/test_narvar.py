@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from omnigift.config import Settings
 from omnigift_sandbox.narvar.sender import Return, ReturnsPlatform
 from tests.support.smtp import Mailbox
-from tests.support.stack import Platform, Stack, eventually, start_stack
+from tests.support.stack import Platform, Stack, eventually
 
 NARVAR = {"username": "narvar-natori", "password": "s3cret-rma-post"}
 
@@ -44,15 +40,6 @@ def dress_return(method: str | None = "gift_card", rma: str = "993338") -> Retur
 async def refunds_of(stack: Stack) -> list[dict[str, Any]]:
     cards = await stack.api.get("/v1/gift-cards", headers=stack.admin)
     return [c for c in cards.json()["data"] if (c["metadata"].get("refund") or {}).get("return_id")]
-
-
-@pytest.fixture
-async def mailing_stack(settings: Settings, mailbox: Mailbox) -> AsyncIterator[Stack]:
-    """The service and its worker, e-mailing through the test's SMTP server."""
-    smtp = {"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "email_interval_seconds": 0.05}
-    running, stop = await start_stack(settings.model_copy(update=smtp))
-    yield running
-    await stop()
 
 
 async def test_seed_001_a_return_becomes_a_gift_card_with_a_bonus_emailed_and_spendable_online(

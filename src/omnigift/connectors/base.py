@@ -173,6 +173,20 @@ class PlatformSaleRefund:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformOrder:
+    """An order paid on a web store, for the promotions an order earns."""
+
+    reference: str  # the platform's order id
+    amount: int  # what the customer paid for goods: our gift card lines are not counted
+    currency: str
+    refunded_in_full: bool
+    email: str | None = None
+    name: str | None = None
+    occurred_at: datetime | None = None
+    order: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformRefund:
     """A return a returns platform says to refund as a gift card or store credit."""
 
@@ -193,6 +207,10 @@ class Sink(Protocol):
     async def spend(self, spend: PlatformSpend) -> None: ...
 
     async def sale(self, sale: PlatformSale) -> None: ...
+
+    async def order_paid(self, order: PlatformOrder) -> None:
+        """An order was paid (``order_completed`` promotions); refunded in full, what it earned
+        is withdrawn."""
 
     async def sale_refunded(self, refund: PlatformSaleRefund) -> None:
         """Its buyer got their money back: an unspent card is cleared and deactivated; a spent

@@ -159,6 +159,27 @@ async def list_customers(
     return views, (views[-1]["id"] if len(rows) > limit else None)
 
 
+async def find_or_create_customer(
+    conn: AsyncConnection, given: CustomerFields | None, now: datetime
+) -> str | None:
+    """The live customer with the given e-mail (or else phone), created when there is none."""
+    if given is None or not (given.email or given.phone):
+        return None
+    for contact in (
+        CustomerFilter(email=given.email) if given.email else None,
+        CustomerFilter(phone=given.phone) if given.phone else None,
+    ):
+        if contact is None:
+            continue
+        found, _ = await list_customers(conn, contact, 1, None)
+        if found:
+            return str(found[0]["id"])
+    try:
+        return str((await create_customer(conn, given, now))["id"])
+    except CustomerExists as taken:  # created by a concurrent call meanwhile: that one
+        return taken.existing_id
+
+
 def customer_view(row: dict[str, Any]) -> dict[str, Any]:
     """The Customer object of the API."""
     return {

@@ -42,25 +42,15 @@ from omnigift.promotions.rules import (
 async def grant(
     conn: AsyncConnection,
     occasion: Occasion,
-    account_id: str,
+    account_id: str | None,
     policy: LedgerPolicy,
     origin: Origin,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Every reward the occasion earns (``account_id``: the card or wallet it concerns)."""
-    candidates = (
-        await conn.execute(
-            select(promotions.c.id)
-            .where(
-                promotions.c.trigger == occasion.trigger.value,
-                promotions.c.currency == occasion.currency,
-                promotions.c.active.is_(True),
-            )
-            .order_by(promotions.c.id)
-        )
-    ).scalars()
+    """Every reward the occasion earns (``account_id``: the card or wallet it concerns, None
+    for an occasion that concerns none, such as an order: it earns new cards only)."""
     granted = []
-    for promotion_id in list(candidates):
+    for promotion_id in await _candidates(conn, occasion.trigger, occasion.currency):
         done = await _grant_one(conn, promotion_id, occasion, account_id, policy, origin, now)
         if done is not None:
             granted.append(done)
@@ -99,6 +89,26 @@ async def on_card_purchased(
     return await grant(conn, occasion, card.id, policy, origin, now)
 
 
+async def has_candidates(conn: AsyncConnection, trigger: Trigger, currency: str) -> bool:
+    """Is any promotion of this trigger and currency switched on (worth finding a customer
+    for)?"""
+    return bool(await _candidates(conn, trigger, currency))
+
+
+async def _candidates(conn: AsyncConnection, trigger: Trigger, currency: str) -> list[str]:
+    found = select(promotions.c.id).where(
+        promotions.c.trigger == trigger.value,
+        promotions.c.currency == currency,
+        promotions.c.active.is_(True),
+    )
+    return list((await conn.execute(found.order_by(promotions.c.id))).scalars())
+
+
+def order_occasion(integration_id: str, order_id: str) -> str:
+    """The occasion of a web store order: what its bonuses are recorded against."""
+    return f"order:{integration_id}:{order_id}"
+
+
 def purchase_occasion(card_id: str) -> str:
     """The occasion of a card's purchase: what its bonuses are recorded against."""
     return f"card:{card_id}"
@@ -118,7 +128,7 @@ async def _grant_one(
     conn: AsyncConnection,
     promotion_id: str,
     occasion: Occasion,
-    account_id: str,
+    account_id: str | None,
     policy: LedgerPolicy,
     origin: Origin,
     now: datetime,
@@ -146,6 +156,7 @@ async def _grant_one(
         rewarded, activity, code = issued.written.card.id, issued.written.activity, issued.code
         await _tell(conn, occasion, promotion["name"], rewarded, amount, lot.expires_at, now)
     else:
+        assert account_id is not None, "promotions of this trigger reward new cards only"
         request = ActivityRequest(
             ActivityType.LOAD, amount, occasion.currency, metadata=bonus, lot=lot
         )

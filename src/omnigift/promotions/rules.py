@@ -1,7 +1,8 @@
 """What a promotion is and whether it applies: pure rules, no database.
 
 A promotion has a trigger, conditions and a reward:
-- trigger: ``card_purchased``, ``refund_taken`` or ``order_completed``;
+- trigger: ``card_purchased``, ``refund_taken`` or ``order_completed`` (a web store order paid;
+  its reward is always a ``new_card``);
 - conditions (all optional): ``min_amount`` (minor units of the triggering amount), ``channels``
   (e.g. ``["online", "pos"]``), ``methods`` (for refunds: ``gift_card`` / ``store_credit``),
   ``starts_at`` / ``ends_at`` (a seasonal window, start included, end excluded),
@@ -100,7 +101,13 @@ def parse_definition(
         raise InvalidRequest(f"unknown trigger {trigger}", field="trigger") from None
     if not is_known_currency(currency):
         raise InvalidRequest(f"unknown currency {currency}", field="currency")
-    return kind, parse_conditions(conditions), parse_reward(reward)
+    parsed = parse_reward(reward)
+    if kind is Trigger.ORDER_COMPLETED and parsed.target is not Target.NEW_CARD:
+        # An order is no card or wallet: what it earns is a card of its own.
+        raise InvalidRequest(
+            "an order_completed promotion rewards a new_card", field="reward.target"
+        )
+    return kind, parse_conditions(conditions), parsed
 
 
 def parse_conditions(data: dict[str, Any]) -> Conditions:

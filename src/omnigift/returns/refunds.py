@@ -24,9 +24,7 @@ from omnigift.clock import rfc3339
 from omnigift.codes import format_code
 from omnigift.customers.profiles import (
     CustomerFields,
-    CustomerFilter,
-    create_customer,
-    list_customers,
+    find_or_create_customer,
     normalize_email,
 )
 from omnigift.customers.store_credit import credit_or_debit
@@ -34,7 +32,7 @@ from omnigift.db.tables import refunds
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest
 from omnigift.ledger.cards import ActivityType, CardType
-from omnigift.ledger.errors import CustomerExists, InvalidRequest, NotFound, ReturnIdReused
+from omnigift.ledger.errors import InvalidRequest, NotFound, ReturnIdReused
 from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
 from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
@@ -91,7 +89,7 @@ async def refund_return(
         raise InvalidRequest("method is gift_card or store_credit", field="method")
     if request.amount <= 0:
         raise InvalidRequest("amounts must be positive", field="amount.amount")
-    customer_id = await _customer(conn, request.customer, now)
+    customer_id = await find_or_create_customer(conn, request.customer, now)
     if request.method == "store_credit" and customer_id is None:
         raise InvalidRequest("store credit needs a customer (an e-mail or phone)", field="customer")
     refunded = await _issue(conn, request, customer_id, policy, origin, now)
@@ -157,27 +155,6 @@ async def _code(conn: AsyncConnection, card_id: str, policy: LedgerPolicy) -> st
     card = await find_card(conn, card_id)
     assert card is not None
     return format_code(policy.vault.unseal(card.code_sealed))
-
-
-async def _customer(
-    conn: AsyncConnection, given: CustomerFields | None, now: datetime
-) -> str | None:
-    """The live customer with the given e-mail (or else phone), created when there is none."""
-    if given is None or not (given.email or given.phone):
-        return None
-    for contact in (
-        CustomerFilter(email=given.email) if given.email else None,
-        CustomerFilter(phone=given.phone) if given.phone else None,
-    ):
-        if contact is None:
-            continue
-        found, _ = await list_customers(conn, contact, 1, None)
-        if found:
-            return str(found[0]["id"])
-    try:
-        return str((await create_customer(conn, given, now))["id"])
-    except CustomerExists as taken:  # created by a concurrent call meanwhile: that one
-        return taken.existing_id
 
 
 async def _issue(

@@ -22,23 +22,32 @@ from omnigift.clock import utcnow
 from omnigift.connectors.base import (
     CardRefused,
     PlatformCard,
+    PlatformOrder,
     PlatformRefund,
     PlatformSale,
     PlatformSaleRefund,
     PlatformSpend,
 )
-from omnigift.customers.profiles import CustomerFields
+from omnigift.customers.profiles import CustomerFields, find_or_create_customer
 from omnigift.db.engine import Database
 from omnigift.db.tables import activities, external_references, gift_cards, mirrors
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest, apply_activity
 from omnigift.ledger.cards import ActivityType, CardState, CardType
-from omnigift.ledger.errors import InsufficientFunds, LedgerError
+from omnigift.ledger.errors import InsufficientFunds, InvalidRequest, LedgerError
 from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import lock_card
-from omnigift.promotions.granting import bonus_cards, on_card_purchased, purchase_occasion
+from omnigift.promotions.granting import (
+    bonus_cards,
+    grant,
+    has_candidates,
+    on_card_purchased,
+    order_occasion,
+    purchase_occasion,
+)
+from omnigift.promotions.rules import Occasion, Trigger
 from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
@@ -251,6 +260,51 @@ class LedgerSink:
         except IntegrityError:
             if not await self._seen(sale.reference):
                 raise
+
+    async def order_paid(self, order: PlatformOrder) -> None:
+        """A web store order paid earns its ``order_completed`` promotions (e.g. "spend $200,
+        get a $20 card"), once. Refunded in full, the bonus cards it earned are withdrawn as a
+        refunded card purchase's are: cleared and deactivated if unused, flagged if used."""
+        occasion = order_occasion(self.integration_id, order.reference)
+        now = utcnow()
+        try:
+            async with self.db.transaction() as conn:
+                if order.refunded_in_full:
+                    undone = PlatformSaleRefund(occasion, f"refunded:{occasion}", order.order)
+                    if await self._claim_reference(conn, undone.reference):
+                        for bonus in await bonus_cards(conn, occasion, besides=""):
+                            await self._withdraw(conn, bonus, undone, now)
+                    return
+                if order.amount <= 0 or not await has_candidates(
+                    conn, Trigger.ORDER_COMPLETED, order.currency
+                ):
+                    return
+                occurred = Occasion(
+                    trigger=Trigger.ORDER_COMPLETED,
+                    amount=order.amount,
+                    currency=order.currency,
+                    channel=self.origin.channel,
+                    at=order.occurred_at or now,
+                    reference=occasion,
+                    customer_id=await self._buyer(conn, order, now),
+                )
+                await grant(conn, occurred, None, self.policy, self.origin, now)
+        except IntegrityError:
+            if not await self._seen(f"refunded:{occasion}"):
+                raise
+
+    async def _buyer(
+        self, conn: AsyncConnection, order: PlatformOrder, now: datetime
+    ) -> str | None:
+        """The order's customer in the ledger (found or created by e-mail), to e-mail the
+        bonus to and count per-customer limits against."""
+        if not order.email:
+            return None
+        try:
+            given = CustomerFields(email=order.email, name=order.name)
+            return await find_or_create_customer(conn, given, now)
+        except InvalidRequest:
+            return None  # an address the store took and we can't: the bonus still stands
 
     async def sale_refunded(self, undone: PlatformSaleRefund) -> None:
         """The buyer of our card got their money back (giftcard-apis.md 5: a bug in many

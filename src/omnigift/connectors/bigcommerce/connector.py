@@ -32,6 +32,7 @@ from omnigift.connectors.base import (
     MirrorState,
     Notification,
     PlatformCard,
+    PlatformOrder,
     PlatformRejected,
     PlatformSale,
     PlatformSaleRefund,
@@ -54,7 +55,8 @@ SCOPES = (
 TOKEN_HEADER = "X-Omnigift-Hook-Token"  # noqa: S105 - a header name, not a secret
 INCOMPLETE = 0
 PAID_STATUSES = {2, 3, 8, 9, 10, 11}  # shipped .. awaiting fulfilment: payment taken
-REFUNDED_STATUSES = {4, 14}  # refunded, partially refunded: paid, then (some) given back
+REFUNDED = 4
+REFUNDED_STATUSES = {REFUNDED, 14}  # refunded, partially refunded: paid, then (some) given back
 SPENDING_EVENTS = ("purchase", "capture")
 PAGE = 250
 FIRST_POLL_WINDOW = timedelta(minutes=10)
@@ -166,11 +168,13 @@ class BigCommerceConnector:
         status = int(order.get("status_id") or 0)
         if status in PAID_STATUSES | REFUNDED_STATUSES:
             ours = await self._our_products(order)
-            for sale in await self._sales_of(order, ours, summary):
+            sales = await self._sales_of(order, ours, summary)
+            for sale in sales:
                 await sink.sale(sale)
             if status in REFUNDED_STATUSES and ours:
                 for undone in await self._sales_refunded(order, ours, summary):
                     await sink.sale_refunded(undone)
+            await sink.order_paid(self._paid(order, sales, summary))
             if self.settings.get("pull_cards"):
                 await self._pull_sold_certificates(order, sink)
 
@@ -233,6 +237,25 @@ class BigCommerceConnector:
             return []
         products = await self.client.json(f"v2/orders/{order['id']}/products") or []
         return [p for p in products if p.get("sku") in skus]
+
+    def _paid(
+        self, order: dict[str, Any], sales: list[PlatformSale], summary: dict[str, Any]
+    ) -> PlatformOrder:
+        """The order as the promotions see it: its total, less our gift cards bought in it."""
+        currency = order.get("currency_code") or self.currency
+        billing = order.get("billing_address") or {}
+        name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
+        return PlatformOrder(
+            reference=str(order["id"]),
+            amount=minor_units(order.get("total_inc_tax") or "0", currency)
+            - sum(sale.amount for sale in sales),
+            currency=currency,
+            refunded_in_full=int(order.get("status_id") or 0) == REFUNDED,
+            email=billing.get("email"),
+            name=name or None,
+            occurred_at=parse_time(order.get("date_created")),
+            order=summary,
+        )
 
     async def _sales_of(
         self, order: dict[str, Any], ours: list[dict[str, Any]], summary: dict[str, Any]

@@ -31,6 +31,7 @@ from omnigift.connectors.base import (
     MirrorState,
     Notification,
     PlatformCard,
+    PlatformOrder,
     PlatformRejected,
     PlatformSale,
     PlatformSaleRefund,
@@ -153,10 +154,12 @@ class ShopifyConnector:
                 if spend:
                     await sink.spend(spend)
         if order.get("financial_status") in ("paid", "partially_refunded", "refunded"):
-            for sale in self._sales_of(order, summary):
+            sales = self._sales_of(order, summary)
+            for sale in sales:
                 await sink.sale(sale)
             for undone in self._sales_refunded(order, summary):
                 await sink.sale_refunded(undone)
+            await sink.order_paid(self._paid(order, sales, summary))
 
     def _sales_refunded(
         self, order: dict[str, Any], summary: dict[str, Any]
@@ -176,6 +179,25 @@ class ShopifyConnector:
             if item.get("line_item_id") in lines
         ]
         return units_given_back(given_back, lambda line, unit: f"line:{line}:{unit}", summary)
+
+    def _paid(
+        self, order: dict[str, Any], sales: list[PlatformSale], summary: dict[str, Any]
+    ) -> PlatformOrder:
+        """The order as the promotions see it: its total, less our gift cards bought in it."""
+        currency = order.get("currency") or self.currency
+        customer = order.get("customer") or {}
+        name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
+        return PlatformOrder(
+            reference=str(order["id"]),
+            amount=minor_units(order.get("total_price") or "0", currency)
+            - sum(sale.amount for sale in sales),
+            currency=currency,
+            refunded_in_full=order.get("financial_status") == "refunded",
+            email=order.get("email") or customer.get("email"),
+            name=name or None,
+            occurred_at=parse_time(order.get("processed_at") or order.get("created_at")),
+            order=summary,
+        )
 
     def _sales_of(self, order: dict[str, Any], summary: dict[str, Any]) -> list[PlatformSale]:
         digital = set(self.settings.get("gift_card_skus") or [])
