@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,17 +30,15 @@ from omnigift.connectors.base import (
 )
 from omnigift.customers.profiles import CustomerFields, find_or_create_customer
 from omnigift.db.engine import Database
-from omnigift.db.tables import activities, external_references, gift_cards, mirrors
+from omnigift.db.tables import external_references, gift_cards, mirrors
 from omnigift.ids import new_id
 from omnigift.ledger.activities import ActivityRequest, apply_activity
-from omnigift.ledger.cards import ActivityType, CardState, CardType
+from omnigift.ledger.cards import ActivityType, CardType
 from omnigift.ledger.errors import InsufficientFunds, InvalidRequest, LedgerError
 from omnigift.ledger.issuing import IssueCard, issue_card
 from omnigift.ledger.origin import Channel, Origin
 from omnigift.ledger.policy import LedgerPolicy
-from omnigift.ledger.records import lock_card
 from omnigift.promotions.granting import (
-    bonus_cards,
     grant,
     has_candidates,
     on_card_purchased,
@@ -49,6 +47,7 @@ from omnigift.promotions.granting import (
 )
 from omnigift.promotions.rules import Occasion, Trigger
 from omnigift.returns.refunds import RefundRequest, find_refund, refund_return
+from omnigift.returns.undone_purchases import Undoing, withdraw_bonuses, withdraw_card
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 from omnigift.sync.mirrors import mirror_of_external
 
@@ -272,8 +271,11 @@ class LedgerSink:
                 if order.refunded_in_full:
                     undone = PlatformSaleRefund(occasion, f"refunded:{occasion}", order.order)
                     if await self._claim_reference(conn, undone.reference):
-                        for bonus in await bonus_cards(conn, occasion, besides=""):
-                            await self._withdraw(conn, bonus, undone, now)
+                        why = f"the order that earned it was refunded ({order.reference})"
+                        undoing = self._undoing(undone, why)
+                        await withdraw_bonuses(
+                            conn, occasion, "", undoing, self.policy, self.origin, now
+                        )
                     return
                 if order.amount <= 0 or not await has_candidates(
                     conn, Trigger.ORDER_COMPLETED, order.currency
@@ -331,46 +333,20 @@ class LedgerSink:
     async def _undo_sale(
         self, conn: AsyncConnection, card_id: str, undone: PlatformSaleRefund, now: datetime
     ) -> None:
-        """Withdraw the card, and the bonus cards its purchase earned (they lock in id order
-        after it: cards are issued in id order, the bonus after the card)."""
-        await self._withdraw(conn, card_id, undone, now)
-        for bonus in await bonus_cards(conn, purchase_occasion(card_id), besides=card_id):
-            await self._withdraw(conn, bonus, undone, now)
+        """Withdraw the card, and the bonus cards its purchase earned."""
+        why = f"the order that bought it was refunded ({undone.reference})"
+        undoing = self._undoing(undone, why)
+        await withdraw_card(conn, card_id, undoing, self.policy, self.origin, now)
+        await withdraw_bonuses(
+            conn, purchase_occasion(card_id), card_id, undoing, self.policy, self.origin, now
+        )
 
-    async def _withdraw(
-        self, conn: AsyncConnection, card_id: str, undone: PlatformSaleRefund, now: datetime
-    ) -> None:
-        card = await lock_card(conn, card_id)
-        if card.state in (CardState.DEACTIVATED, CardState.EXPIRED):
-            return
-        used = (
-            await conn.execute(
-                select(func.coalesce(func.sum(activities.c.amount), 0)).where(
-                    activities.c.account_id == card_id,
-                    activities.c.type.in_(
-                        (ActivityType.REDEEM.value, ActivityType.ADJUST_DECREMENT.value)
-                    ),
-                )
-            )
-        ).scalar_one()
-        if not used and not card.held:
-            reason = f"the order that bought it was refunded ({undone.reference})"
-            for kind in (ActivityType.CLEAR_BALANCE, ActivityType.DEACTIVATE):
-                if kind is ActivityType.CLEAR_BALANCE and not card.balance:
-                    continue
-                request = ActivityRequest(type=kind, reason=reason)
-                await apply_activity(conn, card_id, request, self.policy, self.origin, now)
-            return
-        await raise_exception(
-            conn,
-            now,
-            kind=ExceptionKind.REFUNDED_CARD_SPENT,
-            integration_id=self.integration_id,
-            account_id=card_id,
-            amount=int(used) or None,
-            currency=card.currency,
+    def _undoing(self, undone: PlatformSaleRefund, why: str) -> Undoing:
+        return Undoing(
             reference=undone.reference,
-            details={"platform": self.platform, "order": undone.order, "balance": card.balance},
+            why=why,
+            integration_id=self.integration_id,
+            details={"platform": self.platform, "order": undone.order},
         )
 
     async def refund(self, refund: PlatformRefund) -> None:
