@@ -238,3 +238,75 @@ async def test_a_till_key_must_be_bound_to_a_store(
         app_client, unbound, "redeem", transaction_id=txn(), code=code, amount=usd(100)
     )
     assert answer.status_code == 403
+
+
+async def _promotion(
+    client: httpx.AsyncClient, admin: dict[str, str], reward: dict[str, Any]
+) -> None:
+    made = await client.post(
+        "/v1/promotions",
+        json={
+            "name": "Buy $100, get a bonus",
+            "trigger": "card_purchased",
+            "currency": "USD",
+            "conditions": {"min_amount": 10000, "channels": ["pos"]},
+            "reward": reward,
+        },
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+
+
+async def test_a_card_sold_at_the_till_earns_its_bonus_card_whose_code_the_receipt_shows(
+    app_client: httpx.AsyncClient, admin: dict[str, str], till: dict[str, str]
+) -> None:
+    await _promotion(app_client, admin, {"type": "fixed", "amount": 2000, "target": "new_card"})
+    _, code = await code_of(app_client, admin, None, type="physical")
+    t = txn()
+
+    sold = await call(app_client, till, "activate", transaction_id=t, code=code, amount=usd(10000))
+    again = await call(app_client, till, "activate", transaction_id=t, code=code, amount=usd(10000))
+
+    assert sold.status_code == 200, sold.text
+    (bonus,) = sold.json()["bonuses"]
+    assert bonus["amount"] == usd(2000)
+    bonus_card = await card(app_client, admin, bonus["account_id"])
+    assert bonus_card["balance"]["amount"] == 2000 and bonus_card["code_last4"]
+    assert bonus["new_card_code"].replace(" ", "")[-4:] == bonus_card["code_last4"]
+    assert again.json() == sold.json()  # a retrying till gets the same card, not a second
+    listed = await app_client.get("/v1/gift-cards", headers=admin)
+    assert len(listed.json()["data"]) == 2
+
+
+async def test_voiding_a_card_sale_withdraws_the_bonus_it_earned_on_it_and_beside_it(
+    app_client: httpx.AsyncClient, admin: dict[str, str], till: dict[str, str]
+) -> None:
+    await _promotion(app_client, admin, {"type": "percent", "percent": 10})
+    await _promotion(app_client, admin, {"type": "fixed", "amount": 500, "target": "new_card"})
+    card_id, code = await code_of(app_client, admin, None, type="physical")
+    t = txn()
+    sold = await call(app_client, till, "activate", transaction_id=t, code=code, amount=usd(10000))
+    assert sold.json()["gift_card"]["balance"] == usd(11000)  # the 10% lot on the card
+    bonus_id = next(b["account_id"] for b in sold.json()["bonuses"] if b["new_card"])
+
+    voided = await call(app_client, till, "reverse", transaction_id=t)
+
+    assert voided.status_code == 200, voided.text
+    for withdrawn in (card_id, bonus_id):
+        after = await card(app_client, admin, withdrawn)
+        assert (after["state"], after["balance"]["amount"]) == ("deactivated", 0)
+
+
+async def test_a_card_sold_under_the_minimum_earns_nothing(
+    app_client: httpx.AsyncClient, admin: dict[str, str], till: dict[str, str]
+) -> None:
+    await _promotion(app_client, admin, {"type": "fixed", "amount": 2000, "target": "new_card"})
+    _, code = await code_of(app_client, admin, None, type="physical")
+
+    sold = await call(
+        app_client, till, "activate", transaction_id=txn(), code=code, amount=usd(5000)
+    )
+
+    assert sold.status_code == 200 and "bonuses" not in sold.json()
+    listed = await app_client.get("/v1/gift-cards", headers=admin)
+    assert len(listed.json()["data"]) == 1

@@ -75,6 +75,7 @@ async def test_a_till_spend_in_lightspeed_becomes_a_redeem_keyed_by_the_payment(
     activity = await eventually(redeemed)
     assert activity["amount"]["amount"] == 1800
     assert activity["origin"]["integration_id"] == integration["id"]
+    assert activity["origin"]["channel"] == "pos"  # a till, not a web store
     assert activity["reference"]["transaction_id"] == f"payment:{sale['gift_card_payment_ids'][0]}"
     assert (await card(stack.api, stack.admin, issued["id"]))["balance"]["amount"] == 3200
     await asyncio.sleep(1.5)  # a later poll changes nothing
@@ -106,6 +107,37 @@ async def test_a_gift_card_sold_in_lightspeed_becomes_a_card_in_the_ledger(
         "/v1/gift-cards/lookup", json={"code": "7700123456789"}, headers=till
     )
     assert scanned.status_code == 200 and scanned.json()["id"] == found["id"]
+
+
+async def test_a_gift_card_sold_in_lightspeed_earns_purchase_promotions_at_the_till(
+    stack: Stack, lightspeed: Platform
+) -> None:
+    made = await stack.api.post(
+        "/v1/promotions",
+        json={
+            "name": "In store: buy a card, get 10% on it",
+            "trigger": "card_purchased",
+            "currency": "USD",
+            "conditions": {"channels": ["pos"]},
+            "reward": {"type": "percent", "percent": 10},
+        },
+        headers=stack.admin,
+    )
+    assert made.status_code == 201, made.text
+    await connect(stack, lightspeed)
+    await lightspeed.sim(
+        "POST",
+        "sale",
+        {"lines": [], "sell_gift_card": {"code": "7700123456780", "amount": "40.00"}},
+    )
+
+    async def with_bonus() -> bool:
+        cards = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
+        return bool(cards and cards[0]["balance"]["amount"] == 4400)
+
+    await eventually(with_bonus)
+    # The bonus is mirrored to the card in Lightspeed, where it was sold.
+    await eventually(lambda: _is(spendable_of(lightspeed, "7700123456780"), 4400))
 
 
 async def test_a_lightspeed_spend_and_a_web_spend_at_once_are_both_recorded(

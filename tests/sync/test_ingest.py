@@ -12,6 +12,8 @@ from omnigift.clock import utcnow
 from omnigift.connectors.base import CardRefused, PlatformCard
 from omnigift.db.tables import external_references, gift_cards, sync_exceptions
 from omnigift.ledger.imports import import_csv
+from omnigift.ledger.records import CardRecord, card_query
+from omnigift.promotions.catalogue import create_promotion
 from omnigift.runtime import Runtime
 from omnigift.sync import mirrors
 from omnigift.sync.ingest import LedgerSink
@@ -84,3 +86,32 @@ async def test_a_platform_card_with_the_code_of_a_card_it_does_not_mirror_is_ref
 
     assert await _count(runtime, sync_exceptions) == 1
     assert await _count(runtime, gift_cards) == 1
+
+
+async def test_a_card_found_by_an_import_earns_no_purchase_promotion_but_one_just_sold_does(
+    runtime: Runtime,
+) -> None:
+    async with runtime.db.transaction() as conn:
+        await create_promotion(
+            conn,
+            {
+                "name": "10% on every card bought",
+                "trigger": "card_purchased",
+                "currency": "USD",
+                "conditions": {},
+                "reward": {"type": "percent", "percent": 10},
+                "budget": None,
+            },
+            utcnow(),
+        )
+    sink = await _lightspeed_sink(runtime)
+
+    found = PlatformCard("1", 2000, "USD", enabled=True, expires_on=None, code="7700000000001")
+    sold = PlatformCard("2", 2000, "USD", enabled=True, expires_on=None, code="7700000000002")
+    assert await sink.native_card(found) is True
+    assert await sink.native_card(sold, sold=True) is True
+
+    async with runtime.db.read() as conn:
+        cards = [CardRecord.from_row(row) for row in await conn.execute(card_query())]
+        balances = {card.code_last4: card.balance for card in cards}
+    assert balances == {"0001": 2000, "0002": 2200}

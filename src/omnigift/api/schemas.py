@@ -509,6 +509,9 @@ class TenderResult(BaseModel):
     occurred_at: datetime | None = None
     uncovered: Money | None = None
     reversed: str | None = None
+    bonuses: list[Bonus] | None = Field(
+        default=None, description="promotions an activation (a card sold) earned"
+    )
 
 
 # --- Customers ----------------------------------------------------------------------------------

@@ -222,9 +222,11 @@ class Sink(Protocol):
     async def refund_cancelled(self, return_id: str, why: str) -> None:
         """A return refunded before was cancelled: staff decide (the value may be spent)."""
 
-    async def native_card(self, card: PlatformCard) -> bool:
+    async def native_card(self, card: PlatformCard, *, sold: bool = False) -> bool:
         """A card made on the platform itself (pull_cards); False if the ledger had it.
-        Raises ``CardRefused`` when the ledger can't take it (recorded for staff)."""
+        ``sold``: just sold on the platform for its balance (a purchase, which may earn
+        promotions), not one found by a historical import. Raises ``CardRefused`` when the
+        ledger can't take it (recorded for staff)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ class Platform:
     min_code_length: int = 1
     # False for a platform that holds no gift cards of ours (a returns platform): no mirrors.
     mirrors: bool = True
+    # The channel its doings are booked to: a web store's checkout is online, a till is pos.
+    channel: str = "online"
 
 
 def _shopify(
@@ -70,7 +72,12 @@ PLATFORMS: dict[str, Platform] = {
         "bigcommerce", ("access_token", "client_secret"), _bigcommerce, max_code_length=20
     ),
     "lightspeed": Platform(
-        "lightspeed", ("access_token",), _lightspeed, max_code_length=32, min_code_length=8
+        "lightspeed",
+        ("access_token",),
+        _lightspeed,
+        max_code_length=32,
+        min_code_length=8,
+        channel="pos",
     ),
     # Narvar calls us with HTTP Basic credentials we choose and give its support engineer.
     "narvar": Platform(

@@ -27,6 +27,7 @@ from omnigift.ledger.issuing import IssueCard, Issued, LotSpec, issue_card
 from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
+from omnigift.ledger.records import find_card, lock_card
 from omnigift.mail.outbox import queue_email
 from omnigift.money import display
 from omnigift.promotions.rules import (
@@ -77,16 +78,63 @@ async def on_card_purchased(
     if not bought:
         return []
     assert command.initial_value is not None
-    occasion = Occasion(
-        trigger=Trigger.CARD_PURCHASED,
-        amount=command.initial_value,
-        currency=card.currency,
-        channel=origin.channel,
-        at=now,
-        reference=purchase_occasion(card.id),
-        customer_id=card.customer_id,
+    occasion = _purchase(
+        card.id, command.initial_value, card.currency, card.customer_id, origin, now
     )
     return await grant(conn, occasion, card.id, policy, origin, now)
+
+
+async def on_card_sold(
+    conn: AsyncConnection,
+    card_id: str,
+    amount: int,
+    policy: LedgerPolicy,
+    origin: Origin,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """A card sold for ``amount`` at a till — activated with value through the tender API, or
+    sold in a POS that keeps its own gift cards — earns promotions as one bought online does."""
+    card = await lock_card(conn, card_id)
+    occasion = _purchase(card.id, amount, card.currency, card.customer_id, origin, now)
+    return await grant(conn, occasion, card.id, policy, origin, now)
+
+
+def _purchase(
+    card_id: str,
+    amount: int,
+    currency: str,
+    customer_id: str | None,
+    origin: Origin,
+    now: datetime,
+) -> Occasion:
+    return Occasion(
+        trigger=Trigger.CARD_PURCHASED,
+        amount=amount,
+        currency=currency,
+        channel=origin.channel,
+        at=now,
+        reference=purchase_occasion(card_id),
+        customer_id=customer_id,
+    )
+
+
+def kept_bonus(bonus: dict[str, Any]) -> dict[str, Any]:
+    """A bonus as a stored answer keeps it: whether it made a new card, never that card's code
+    (codes are sealed at rest; ``reveal_bonus_codes`` adds them to each answer)."""
+    kept = {k: v for k, v in bonus.items() if k != "new_card_code"}
+    return {**kept, "new_card": bool(bonus.get("new_card_code") or bonus.get("new_card"))}
+
+
+async def reveal_bonus_codes(
+    conn: AsyncConnection, bonuses: list[dict[str, Any]], policy: LedgerPolicy
+) -> None:
+    """Add the code of each new bonus card to a stored answer's bonuses, unsealed for the
+    caller (the answer to a retried request shows them again)."""
+    for bonus in bonuses:
+        if bonus.get("new_card"):
+            card = await find_card(conn, bonus["account_id"])
+            assert card is not None
+            bonus["new_card_code"] = format_code(policy.vault.unseal(card.code_sealed))
 
 
 async def has_candidates(conn: AsyncConnection, trigger: Trigger, currency: str) -> bool:

@@ -41,7 +41,7 @@ from omnigift.ledger.records import find_card, open_lots
 from omnigift.ledger.views import card_view, money, wallet_view
 from omnigift.mail.outbox import queue_email
 from omnigift.money import display
-from omnigift.promotions.granting import grant
+from omnigift.promotions.granting import grant, kept_bonus, reveal_bonus_codes
 from omnigift.promotions.rules import Occasion, Trigger
 
 METHODS = ("gift_card", "store_credit")
@@ -145,9 +145,7 @@ async def with_codes(
     shown: dict[str, Any] = json.loads(json.dumps(answer))
     if shown.get("gift_card"):
         shown["gift_card"]["code"] = await _code(conn, shown["gift_card"]["id"], policy)
-    for bonus in shown.get("bonuses", []):
-        if bonus.get("new_card"):
-            bonus["new_card_code"] = await _code(conn, bonus["account_id"], policy)
+    await reveal_bonus_codes(conn, shown.get("bonuses", []), policy)
     return shown
 
 
@@ -230,12 +228,6 @@ async def _email(
     )
 
 
-def _stored(bonus: dict[str, Any]) -> dict[str, Any]:
-    """A bonus as kept: whether it made a new card, never that card's code."""
-    kept = {k: v for k, v in bonus.items() if k != "new_card_code"}
-    return {**kept, "new_card": bool(bonus["new_card_code"])}
-
-
 async def _answer(
     conn: AsyncConnection,
     request: RefundRequest,
@@ -260,12 +252,6 @@ async def _answer(
         "activity_id": refunded["activity_id"],
         "gift_card": None if account.is_wallet else card_view(account, lots=lots),
         "store_credit": wallet_view(account, lots=lots) if account.is_wallet else None,
-        "bonuses": [
-            {
-                **{k: v for k, v in b.items() if k != "new_card_code"},
-                "new_card": bool(b["new_card_code"]),
-            }
-            for b in bonuses
-        ],
+        "bonuses": [kept_bonus(b) for b in bonuses],
         "created_at": rfc3339(now),
     }

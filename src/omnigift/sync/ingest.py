@@ -28,6 +28,7 @@ from omnigift.connectors.base import (
     PlatformSaleRefund,
     PlatformSpend,
 )
+from omnigift.connectors.registry import PLATFORMS
 from omnigift.customers.profiles import CustomerFields, find_or_create_customer
 from omnigift.db.engine import Database
 from omnigift.db.tables import external_references, gift_cards, mirrors
@@ -42,6 +43,7 @@ from omnigift.promotions.granting import (
     grant,
     has_candidates,
     on_card_purchased,
+    on_card_sold,
     order_occasion,
     purchase_occasion,
 )
@@ -72,7 +74,8 @@ class LedgerSink:
 
     @property
     def origin(self) -> Origin:
-        return Origin(channel=Channel.ONLINE, integration_id=self.integration_id)
+        channel = Channel(PLATFORMS[self.platform].channel)
+        return Origin(channel=channel, integration_id=self.integration_id)
 
     async def spend(self, spend: PlatformSpend) -> None:
         """A checkout spend (or a refund back to the card) made on the platform."""
@@ -392,9 +395,9 @@ class LedgerSink:
                 details={"platform": self.platform, "return_id": return_id, "why": why},
             )
 
-    async def native_card(self, card: PlatformCard) -> bool:
+    async def native_card(self, card: PlatformCard, *, sold: bool = False) -> bool:
         """A card made on the platform itself enters the ledger (``pull_cards``), once; False
-        if the ledger already had it."""
+        if the ledger already had it. One just ``sold`` there earns purchase promotions."""
         reference = f"card:{card.external_id}"
         try:
             async with self.db.transaction() as conn:
@@ -427,6 +430,9 @@ class LedgerSink:
                     )
                 )
                 await self._note_reference(conn, reference, account_id, None, card.balance)
+                if sold and card.balance > 0:
+                    value = card.balance
+                    await on_card_sold(conn, account_id, value, self.policy, self.origin, now)
         except _OursInFlight:
             return False
         except IntegrityError:

@@ -33,6 +33,8 @@ from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.records import CardRecord, lock_card
 from omnigift.ledger.views import money
+from omnigift.promotions.granting import purchase_occasion
+from omnigift.returns.undone_purchases import Undoing, withdraw_bonuses
 from omnigift.sync.exceptions import ExceptionKind, raise_exception
 
 
@@ -388,14 +390,29 @@ async def _undo_value(
         )
         written = await apply_activity(conn, row.account_id, take_back, policy, till.origin, now)
         activity_id = str(written.activity["id"])
-    if row.kind == "activate" and card.state is not CardState.DEACTIVATED:
-        end = ActivityRequest(
-            type=ActivityType.DEACTIVATE,
-            reason=f"activation reversed by till transaction {row.transaction_id}",
-            metadata=till.stamp(row.transaction_id, {"reversal": True}),
-        )
-        await apply_activity(conn, row.account_id, end, policy, till.origin, now)
+    if row.kind == "activate":
+        await _undo_sale(conn, row, policy, till, now)
     return activity_id
+
+
+async def _undo_sale(
+    conn: AsyncConnection, row: Any, policy: LedgerPolicy, till: Till, now: datetime
+) -> None:
+    """A voided sale of a card must not leave a live card behind: what is left on it (a bonus
+    lot on the same card) is cleared and it is deactivated; bonus cards it earned are
+    withdrawn."""
+    why = f"activation reversed by till transaction {row.transaction_id}"
+    stamp = till.stamp(row.transaction_id, {"reversal": True})
+    card = await lock_card(conn, row.account_id)
+    if card.state is not CardState.DEACTIVATED:
+        if card.balance - card.held > 0:
+            clear = ActivityRequest(type=ActivityType.CLEAR_BALANCE, reason=why, metadata=stamp)
+            await apply_activity(conn, row.account_id, clear, policy, till.origin, now)
+        end = ActivityRequest(type=ActivityType.DEACTIVATE, reason=why, metadata=stamp)
+        await apply_activity(conn, row.account_id, end, policy, till.origin, now)
+    undoing = Undoing(reference=f"till:{till.terminal_id}:{row.transaction_id}", why=why)
+    occasion = purchase_occasion(row.account_id)
+    await withdraw_bonuses(conn, occasion, row.account_id, undoing, policy, till.origin, now)
 
 
 async def _undo_hold(

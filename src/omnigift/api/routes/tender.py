@@ -28,7 +28,8 @@ from omnigift.keys import Principal, Scope
 from omnigift.ledger.activities import ActivityRequest
 from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.lookup import find_by_code
-from omnigift.ledger.records import CardRecord
+from omnigift.ledger.records import CardRecord, lock_card
+from omnigift.promotions.granting import kept_bonus, on_card_sold, reveal_bonus_codes
 from omnigift.runtime import Runtime
 from omnigift.tender import transactions as tx
 from omnigift.tender.transactions import Till, TransactionReused
@@ -70,6 +71,10 @@ async def once(runtime: Runtime, till: Till, body: Any, kind: str, work: tx.Work
         )
     except TransactionReused as exc:
         raise ApiError(409, ApiErrorCode.TRANSACTION_ID_REUSED, str(exc)) from None
+    if answer.get("bonuses"):
+        # Kept without codes; a till prints a new bonus card's code on the receipt.
+        async with runtime.db.read() as conn:
+            await reveal_bonus_codes(conn, answer["bonuses"], runtime.policy)
     return json_response(answer)
 
 
@@ -89,12 +94,22 @@ async def balance(
 async def activate(
     body: TenderValue, request: Request, runtime: RuntimeDep, principal: Writer
 ) -> Response:
-    """A pending (physical) card becomes active with this value."""
+    """A pending (physical) card becomes active with this value: a card sold, which earns
+    purchase promotions (`bonuses`, with a new bonus card's code for the receipt)."""
     till = till_of(principal, body)
     card = await card_by_code(request, runtime, principal, body.code, body.pin)
-    return await once(
-        runtime, till, body, "activate", _value(runtime, till, body, card, ActivityType.ACTIVATE)
-    )
+    activation = _value(runtime, till, body, card, ActivityType.ACTIVATE)
+
+    async def work(conn: AsyncConnection, now: datetime) -> tx.Done:
+        done = await activation(conn, now)
+        amount = body.amount.amount
+        bonuses = await on_card_sold(conn, card.id, amount, runtime.policy, till.origin, now)
+        if bonuses:
+            done.response["gift_card"] = tx.card_summary(await lock_card(conn, card.id))
+            done.response["bonuses"] = [kept_bonus(b) for b in bonuses]
+        return done
+
+    return await once(runtime, till, body, "activate", work)
 
 
 @router.post("/load", response_model=TenderResult, summary="Add value")

@@ -188,7 +188,7 @@ class BigCommerceConnector:
                 certificate = await self.client.json(f"v2/gift_certificates/{certificate_id}")
                 if certificate:
                     with contextlib.suppress(CardRefused):  # recorded for staff by the sink
-                        await sink.native_card(self._card(certificate))
+                        await sink.native_card(self._card(certificate), sold=True)
 
     async def _spend_of(
         self,

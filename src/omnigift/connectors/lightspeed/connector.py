@@ -144,7 +144,7 @@ class LightspeedConnector:
             return False
         card = await self._with_customer(card, str(sale.get("customerID") or "0"))
         try:
-            return await sink.native_card(card)
+            return await sink.native_card(card, sold=True)
         except CardRefused:
             return True  # not the ledger's card (staff have a code_incompatible exception)
 

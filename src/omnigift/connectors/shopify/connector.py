@@ -120,7 +120,9 @@ class ShopifyConnector:
             and not str(payload.get("note") or "").startswith(NOTE_PREFIX)  # not one of ours
         ):
             with contextlib.suppress(CardRefused):  # recorded for staff by the sink
-                await sink.native_card(_rest_card(payload, self.currency))
+                # A card with an order was bought in the checkout; one without, made by staff.
+                sold = payload.get("order_id") is not None
+                await sink.native_card(_rest_card(payload, self.currency), sold=sold)
 
     async def poll(self, cursor: dict[str, Any], sink: Sink) -> dict[str, Any]:
         """Orders updated since the cursor (inclusive: re-reading one is harmless)."""
