@@ -74,3 +74,40 @@ async def test_a_card_left_unused_is_reminded_to_its_customer_once_a_period(
     assert await queue_reminders(runtime.db, later, expiry_days=0, balance_days=180) == 0
 
     assert await kinds(runtime) == [("balance_reminder", "ada@example.com")]
+
+
+async def test_store_credit_about_to_expire_and_left_unused_is_reminded_to_its_customer(
+    app_client: httpx.AsyncClient, admin: dict[str, str], settings: Settings, mailbox: Mailbox
+) -> None:
+    ada = await customer(app_client, admin, email="ada@example.com", name="Ada")
+    soon = (utcnow() + timedelta(days=10)).isoformat()
+    loaded = await app_client.post(
+        f"/v1/customers/{ada['id']}/store-credit/activities",
+        json={
+            "type": "load",
+            "amount": {"amount": 2500, "currency": "USD"},
+            "lot": {"kind": "promotional", "expires_at": soon},
+        },
+        headers={**admin, "Idempotency-Key": "sc-bonus-1"},
+    )
+    assert loaded.status_code == 201, loaded.text
+    runtime = runtime_of(app_client)
+
+    expiring = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
+    again = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
+    await send_due(
+        runtime.db,
+        runtime.policy.vault,
+        MailSettings.from_settings(mailing(settings, mailbox)),
+        utcnow(),
+    )
+
+    assert (expiring, again) == (1, 0)
+    (message,) = mailbox.received
+    assert message["To"] == "ada@example.com"
+    assert message["Subject"] == "Your Natori store credit expires soon"
+    text = message.get_body(("plain",)).get_content()
+    assert soon[:10] in text and "$25.00" in text and "Gift card" not in text
+    later = utcnow() + timedelta(days=181)
+    assert await queue_reminders(runtime.db, later, expiry_days=0, balance_days=180) == 1
+    assert (await kinds(runtime))[-1] == ("balance_reminder", "ada@example.com")

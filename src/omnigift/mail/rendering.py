@@ -18,12 +18,12 @@ _TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-SUBJECTS = {
+SUBJECTS = {  # {held}: "gift card", or "store credit" for an e-mail about a wallet
     "refund_issued": "Your refund from {brand}",
     "bonus_granted": "A bonus from {brand}",
     "card_delivered": "Your {brand} gift card",
-    "expiry_reminder": "Your {brand} gift card expires soon",
-    "balance_reminder": "You still have value on your {brand} gift card",
+    "expiry_reminder": "Your {brand} {held} expires soon",
+    "balance_reminder": "You still have value on your {brand} {held}",
 }
 QR_CID = "card-code-qr"
 
@@ -47,9 +47,10 @@ class Rendered:
 def render(kind: str, context: dict[str, Any], brand: Brand) -> Rendered:
     """The message of ``kind`` for this context (``context["card"]["code"]`` when it shows a
     card's code: it is then also drawn as a QR code)."""
-    values = {**context, "brand": brand, "qr_cid": QR_CID}
+    held = "store credit" if context.get("store_credit") else "gift card"
+    values = {**context, "brand": brand, "qr_cid": QR_CID, "held": held}
     rendered = Rendered(
-        subject=SUBJECTS[kind].format(brand=brand.name),
+        subject=SUBJECTS[kind].format(brand=brand.name, held=held),
         text=_TEMPLATES.get_template(f"{kind}.txt").render(values),
         html=_TEMPLATES.get_template(f"{kind}.html").render(values),
     )
