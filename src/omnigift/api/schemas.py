@@ -694,6 +694,14 @@ class Refund(BaseModel):
 # --- E-mail -------------------------------------------------------------------------------------
 
 
+class CardsResend(Strict):
+    email: str = Field(max_length=320, description="whose cards to send, and where")
+
+
+class ResendAccepted(BaseModel):
+    status: Literal["accepted"]
+
+
 class EmailSend(Strict):
     to: str | None = Field(
         default=None, max_length=320, description="default: the card's recipient e-mail"

@@ -74,6 +74,9 @@ gift_cards = Table(
     Column("expires_at", UTCDateTime),
     Column("customer_id", ID),
     Column("recipient", JSON),
+    # The recipient's e-mail, lower-cased, for finding a person's cards (a customer asking for
+    # them again) without reading every card's JSON.
+    Column("recipient_email", String(320)),
     Column("issued_channel", String(20), nullable=False),
     Column("issued_integration_id", ID),
     Column("issued_location_id", String(100)),
@@ -82,6 +85,7 @@ gift_cards = Table(
     Index("ix_gift_cards_state_expires", "state", "expires_at"),
     Index("ix_gift_cards_customer", "customer_id"),
     Index("ix_gift_cards_last4", "code_last4"),
+    Index("ix_gift_cards_recipient_email", "recipient_email"),
 )
 
 lots = Table(

@@ -175,6 +175,7 @@ async def insert_card(conn: AsyncConnection, card: CardRecord, code_hash: str) -
                 expires_at=card.expires_at,
                 customer_id=card.customer_id,
                 recipient=card.recipient,
+                recipient_email=_email_of(card.recipient),
                 issued_channel=card.issued_channel,
                 issued_integration_id=card.issued_integration_id,
                 issued_location_id=card.issued_location_id,
@@ -186,3 +187,8 @@ async def insert_card(conn: AsyncConnection, card: CardRecord, code_hash: str) -
         if "code_hash" in str(exc.orig) or "uq_gift_cards_code_hash" in str(exc.orig):
             raise CodeTaken("a card with this code already exists", field="code") from None
         raise
+
+
+def _email_of(recipient: dict[str, Any] | None) -> str | None:
+    email = (recipient or {}).get("email")
+    return str(email).strip().lower() if email else None

@@ -50,6 +50,17 @@ class Caller:
         return found
 
 
+async def guard(db: Database, caller: Caller, limits: LookupLimits, now: datetime) -> None:
+    """Refuse (``TooManyAttempts``) a caller past its limit of misses."""
+    async with db.read() as conn:
+        await _check_limits(conn, caller, limits, now)
+
+
+async def count_miss(db: Database, caller: Caller, limits: LookupLimits, now: datetime) -> None:
+    """Count a miss against the caller: an unknown code, or an e-mail that holds no cards."""
+    await _record_miss(db, caller, limits, now)
+
+
 async def find_by_code(
     db: Database,
     code: str,
@@ -60,8 +71,7 @@ async def find_by_code(
     now: datetime,
 ) -> CardRecord:
     """The card with this code (and PIN, if it has one), or ``NotFound``; misses are counted."""
-    async with db.read() as conn:
-        await _check_limits(conn, caller, limits, now)
+    await guard(db, caller, limits, now)
     normalized = codes.normalize(code)
     card: CardRecord | None = None
     try:

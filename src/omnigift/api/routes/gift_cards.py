@@ -15,6 +15,7 @@ from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
 from omnigift.api.problems import ApiError, ApiErrorCode
 from omnigift.api.routes.common import PROBLEMS, Limit, caller_of, json_response
 from omnigift.api.schemas import (
+    CardsResend,
     CodeAttach,
     Email,
     EmailList,
@@ -23,6 +24,7 @@ from omnigift.api.schemas import (
     GiftCardCreate,
     GiftCardList,
     LookupRequest,
+    ResendAccepted,
 )
 from omnigift.clock import utcnow
 from omnigift.customers.profiles import live_customer_id, normalize_email
@@ -30,13 +32,14 @@ from omnigift.ids import new_id
 from omnigift.keys import Principal, Scope
 from omnigift.ledger.errors import CurrencyMismatch, InvalidRequest, NotFound
 from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
-from omnigift.ledger.lookup import find_by_code
+from omnigift.ledger.lookup import count_miss, find_by_code, guard
 from omnigift.ledger.queries import CardFilter, list_cards
 from omnigift.ledger.queries import get_card as load_card
 from omnigift.ledger.records import open_lots
 from omnigift.ledger.serials import attach_code
 from omnigift.ledger.views import card_view
 from omnigift.mail.outbox import delivery_log, queue_email
+from omnigift.mail.owners import resend_to_owner
 from omnigift.promotions.granting import on_card_purchased
 
 router = APIRouter(prefix="/v1/gift-cards", tags=["gift cards"], responses=PROBLEMS)
@@ -178,6 +181,29 @@ async def lookup(
     async with runtime.db.read() as conn:
         view = card_view(card, lots=await open_lots(conn, card.id))
     return json_response(view)
+
+
+@router.post(
+    "/resend",
+    status_code=202,
+    response_model=ResendAccepted,
+    summary="E-mail a person their cards again",
+)
+async def resend_theirs(
+    body: CardsResend, request: Request, runtime: RuntimeDep, principal: Looker
+) -> Response:
+    """For a storefront's or balance page's "e-mail me my gift cards": every active card with
+    value given to this e-mail, or owned by the customer with it, is e-mailed there and nowhere
+    else, each at most once an hour. The answer is the same whether or not there are any; an
+    address with none counts as a miss against the caller's lookup limits (then 429)."""
+    caller = caller_of(request, principal)
+    now = utcnow()
+    await guard(runtime.db, caller, runtime.limits, now)
+    async with runtime.db.transaction() as conn:
+        found = await resend_to_owner(conn, body.email, now)
+    if not found:
+        await count_miss(runtime.db, caller, runtime.limits, now)
+    return json_response({"status": "accepted"}, 202)
 
 
 @router.put("/{card_id}/code", response_model=GiftCard, summary="Attach a serial to a card")
