@@ -6,13 +6,11 @@ from email.message import EmailMessage
 
 import httpx
 
-from omnigift.clock import utcnow
 from omnigift.config import Settings
-from omnigift.mail.sending import MailSettings, send_due
 from tests.conftest import make_key
 from tests.factories import act, customer, issue
 from tests.mail.test_reminders import kinds, runtime_of
-from tests.support.smtp import Mailbox, mailing
+from tests.support.smtp import Mailbox, send_queued
 
 
 async def _storefront(client: httpx.AsyncClient) -> dict[str, str]:
@@ -41,12 +39,7 @@ async def test_a_person_gets_every_card_of_theirs_and_no_one_elses_once_an_hour(
     assert again.json() == asked.json()
     runtime = runtime_of(app_client)
     assert await kinds(runtime) == [("card_delivered", "grace@example.com")] * 2
-    await send_due(
-        runtime.db,
-        runtime.policy.vault,
-        MailSettings.from_settings(mailing(settings, mailbox)),
-        utcnow(),
-    )
+    await send_queued(runtime, settings, mailbox)
     codes = {
         m.get_body(("plain",)).get_content().split("Gift card: ")[1][:24] for m in mailbox.received
     }

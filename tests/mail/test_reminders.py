@@ -11,10 +11,9 @@ from omnigift.clock import utcnow
 from omnigift.config import Settings
 from omnigift.db.tables import emails
 from omnigift.mail.reminders import queue_reminders
-from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.factories import customer, issue
-from tests.support.smtp import Mailbox, mailing
+from tests.support.smtp import Mailbox, send_queued
 
 GRACE = {"name": "Grace", "email": "grace@example.com"}
 
@@ -46,12 +45,7 @@ async def test_a_bonus_about_to_expire_is_reminded_once(
 
     first = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
     again = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
-    await send_due(
-        runtime.db,
-        runtime.policy.vault,
-        MailSettings.from_settings(mailing(settings, mailbox)),
-        utcnow(),
-    )
+    await send_queued(runtime, settings, mailbox)
 
     assert (first, again) == (1, 0)
     (message,) = mailbox.received
@@ -95,12 +89,7 @@ async def test_store_credit_about_to_expire_and_left_unused_is_reminded_to_its_c
 
     expiring = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
     again = await queue_reminders(runtime.db, utcnow(), expiry_days=14, balance_days=0)
-    await send_due(
-        runtime.db,
-        runtime.policy.vault,
-        MailSettings.from_settings(mailing(settings, mailbox)),
-        utcnow(),
-    )
+    await send_queued(runtime, settings, mailbox)
 
     assert (expiring, again) == (1, 0)
     (message,) = mailbox.received

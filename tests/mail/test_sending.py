@@ -16,7 +16,7 @@ from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.conftest import make_key
 from tests.factories import customer, issue, row_counts, usd
-from tests.support.smtp import Mailbox, mailing
+from tests.support.smtp import Mailbox, mailing, send_queued
 from tests.support.stack import eventually, start_stack
 
 
@@ -127,12 +127,7 @@ async def test_staff_send_a_card_again_to_its_recipient_with_the_senders_message
     assert queued.status_code == 202 and queued.json()["state"] == "queued"
     runtime: Runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
 
-    await send_due(
-        runtime.db,
-        runtime.policy.vault,
-        MailSettings.from_settings(mailing(settings, mailbox)),
-        utcnow(),
-    )
+    await send_queued(runtime, settings, mailbox)
 
     (message,) = mailbox.received
     assert message["To"] == "grace@example.com"
@@ -208,12 +203,7 @@ async def test_a_bonus_card_is_emailed_to_the_customer_who_earned_it(
     bought = await issue(app_client, admin, 10000, customer_id=ada["id"])
     runtime: Runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
 
-    await send_due(
-        runtime.db,
-        runtime.policy.vault,
-        MailSettings.from_settings(mailing(settings, mailbox)),
-        utcnow(),
-    )
+    await send_queued(runtime, settings, mailbox)
 
     (message,) = mailbox.received
     text = message.get_body(("plain",)).get_content()

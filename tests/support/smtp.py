@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from omnigift.clock import utcnow
 from omnigift.config import Settings
+from omnigift.mail.sending import MailSettings, send_due
+from omnigift.runtime import Runtime
 from tests.support.stack import free_port
 
 
@@ -52,3 +55,9 @@ def mailing(settings: Settings, mailbox: Mailbox, **more: Any) -> Settings:
             **more,
         }
     )
+
+
+async def send_queued(runtime: Runtime, settings: Settings, mailbox: Mailbox) -> int:
+    """Send every e-mail due now to ``mailbox``, as the worker would; how many were tried."""
+    mail = MailSettings.from_settings(mailing(settings, mailbox))
+    return await send_due(runtime.db, runtime.policy.vault, mail, utcnow())
