@@ -59,6 +59,12 @@ class BadSignature(Exception):
     """An inbound notification whose signature does not verify."""
 
 
+def full_name(person: dict[str, Any] | None) -> str | None:
+    """A platform's ``first_name`` and ``last_name`` as one name, or None when it gives none."""
+    person = person or {}
+    return " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p) or None
+
+
 @dataclass(frozen=True, slots=True)
 class CardTarget:
     """What the ledger says a card's mirror must be."""

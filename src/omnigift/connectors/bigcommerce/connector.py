@@ -39,6 +39,7 @@ from omnigift.connectors.base import (
     PlatformSpend,
     Sink,
     UnrecordedSpend,
+    full_name,
 )
 from omnigift.connectors.bigcommerce.client import BigCommerceClient
 from omnigift.connectors.sale_refunds import LineGivenBack, units_given_back
@@ -244,7 +245,6 @@ class BigCommerceConnector:
         """The order as the promotions see it: its total, less our gift cards bought in it."""
         currency = order.get("currency_code") or self.currency
         billing = order.get("billing_address") or {}
-        name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
         return PlatformOrder(
             reference=str(order["id"]),
             amount=minor_units(order.get("total_inc_tax") or "0", currency)
@@ -252,7 +252,7 @@ class BigCommerceConnector:
             currency=currency,
             refunded_in_full=int(order.get("status_id") or 0) == REFUNDED,
             email=billing.get("email"),
-            name=name or None,
+            name=full_name(billing),
             occurred_at=parse_time(order.get("date_created")),
             order=summary,
         )
@@ -263,13 +263,9 @@ class BigCommerceConnector:
         if not ours:
             return []
         billing = order.get("billing_address") or {}
-        name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
+        name = full_name(billing)
         shipping = await self.client.json(f"v2/orders/{order['id']}/shipping_addresses") or []
-        ship_name = (
-            " ".join(p for p in (shipping[0].get("first_name"), shipping[0].get("last_name")) if p)
-            if shipping
-            else None
-        )
+        ship_name = full_name(shipping[0]) if shipping else None
         currency = order.get("currency_code") or self.currency
         return [
             PlatformSale(
@@ -277,8 +273,8 @@ class BigCommerceConnector:
                 amount=minor_units(product["base_price"], currency),
                 currency=currency,
                 customer_email=billing.get("email"),
-                recipient_name=name or None,
-                shipping_name=ship_name or None,
+                recipient_name=name,
+                shipping_name=ship_name,
                 physical=product.get("type") == "physical",
                 order=summary,
             )

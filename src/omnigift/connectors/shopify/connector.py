@@ -38,6 +38,7 @@ from omnigift.connectors.base import (
     PlatformSpend,
     Sink,
     UnrecordedSpend,
+    full_name,
 )
 from omnigift.connectors.sale_refunds import LineGivenBack, units_given_back
 from omnigift.connectors.shopify import operations as ops
@@ -188,7 +189,6 @@ class ShopifyConnector:
         """The order as the promotions see it: its total, less our gift cards bought in it."""
         currency = order.get("currency") or self.currency
         customer = order.get("customer") or {}
-        name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
         return PlatformOrder(
             reference=str(order["id"]),
             amount=minor_units(order.get("total_price") or "0", currency)
@@ -196,7 +196,7 @@ class ShopifyConnector:
             currency=currency,
             refunded_in_full=order.get("financial_status") == "refunded",
             email=order.get("email") or customer.get("email"),
-            name=name or None,
+            name=full_name(customer),
             occurred_at=parse_time(order.get("processed_at") or order.get("created_at")),
             order=summary,
         )
@@ -207,7 +207,7 @@ class ShopifyConnector:
         if not (self.settings.get("sell_cards") and (digital or physical)):
             return []
         customer = order.get("customer") or {}
-        name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
+        name = full_name(customer)
         shipping = (order.get("shipping_address") or {}).get("name")
         currency = order.get("currency") or self.currency
         return [
@@ -216,7 +216,7 @@ class ShopifyConnector:
                 amount=minor_units(line["price"], currency),
                 currency=currency,
                 customer_email=order.get("email") or customer.get("email"),
-                recipient_name=name or None,
+                recipient_name=name,
                 shipping_name=shipping,
                 physical=line.get("sku") in physical,
                 order=summary,
