@@ -34,6 +34,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -283,16 +284,22 @@ def start_simulator(platform: str, where: str, work: Path) -> Simulator:
 # ---------------------------------------------------------------------------------------------
 # the service, the integration and the cards
 
+WHO = ("service", "worker", "postgres", "simulator", "client")  # CPU accounted
+
 
 @dataclass
 class Stack:
     service: bench.Service
     simulator: Simulator
     postmaster: int | None
+    worker_pid: int | None = None  # `omnigift worker` when it runs apart
 
 
-def start_service(args: argparse.Namespace, work: Path) -> tuple[bench.Service, int | None]:
-    """PostgreSQL and `omnigift serve` with its worker, reachable at its public URL."""
+def start_service(
+    args: argparse.Namespace, work: Path
+) -> tuple[bench.Service, int | None, int | None]:
+    """PostgreSQL and `omnigift serve` (with its worker, or with `omnigift worker` apart),
+    reachable at its public URL."""
     pg = pgserver.start(str(work))
     bench.PROCS.postgres.append(pg)
     pg.psql("postgres", "CREATE DATABASE omnigift_bench")
@@ -306,11 +313,19 @@ def start_service(args: argparse.Namespace, work: Path) -> tuple[bench.Service, 
         env["OMNIGIFT_SYNC_INTERVAL_SECONDS"] = f"{args.sync_interval:g}"
     if args.dispatch_interval is not None:
         env["OMNIGIFT_DISPATCH_INTERVAL_SECONDS"] = f"{args.dispatch_interval:g}"
-    service = bench.Service(env, port, work / "service.log", worker=True)
+    in_process = args.worker == "in-process"
+    service = bench.Service(env, port, work / "service.log", worker=in_process)
     service.create_key()
     service.start()
-    bench.say(f"  service with its worker on 127.0.0.1:{port} (pid {service.pid})")
-    return service, pg.postmaster_pid()
+    bench.say(f"  service on 127.0.0.1:{port} (pid {service.pid}), worker {args.worker}")
+    worker_pid = None
+    if not in_process:
+        with open(work / "worker.log", "ab") as out:
+            worker = bench.PROCS.spawn(
+                [bench.OMNIGIFT, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        worker_pid = worker.pid
+    return service, pg.postmaster_pid(), worker_pid
 
 
 async def connect(service: bench.Service, sim: Simulator) -> dict[str, Any]:
@@ -444,21 +459,23 @@ def lowest_wanted(redeems: list[Redeem], cards: dict[str, str]) -> dict[str, int
 
 @contextlib.contextmanager
 def cpu_meter(stack: Stack) -> Iterator[dict[str, float]]:
-    """CPU seconds over the block of the service (API + worker), PostgreSQL, the simulator
-    process, this process (client; plus the simulator when it runs in a thread here), and the
-    rest of the machine."""
+    """CPU seconds over the block of the service (API, and the worker when in process), the
+    worker when apart, PostgreSQL, the simulator process, this process (client; plus the
+    simulator when it runs in a thread here), and the rest of the machine."""
     out: dict[str, float] = {}
-    sim_pid = stack.simulator.pid or 0
+    sim_pid, worker_pid = stack.simulator.pid or 0, stack.worker_pid or 0
     s0, m0 = bench.process_cpu(stack.service.pid or 0), bench.process_cpu(sim_pid)
+    w0 = bench.process_cpu(worker_pid)
     p0, c0, b0 = bench.postgres_cpu(stack.postmaster), wl.own_cpu(), bench.machine_busy()
     t0 = time.perf_counter()
     yield out
     out["wall_s"] = time.perf_counter() - t0
     out["service_cpu_s"] = bench.process_cpu(stack.service.pid or 0) - s0
     out["simulator_cpu_s"] = bench.process_cpu(sim_pid) - m0
+    out["worker_cpu_s"] = bench.process_cpu(worker_pid) - w0
     out["postgres_cpu_s"] = bench.postgres_cpu(stack.postmaster) - p0
     out["client_cpu_s"] = wl.own_cpu() - c0
-    ours = sum(out[f"{who}_cpu_s"] for who in ("service", "simulator", "postgres", "client"))
+    ours = sum(out[f"{who}_cpu_s"] for who in WHO)
     out["other_cpu_s"] = max(0.0, bench.machine_busy() - b0 - ours)
     out["other_cores"] = out["other_cpu_s"] / out["wall_s"]
 
@@ -562,10 +579,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     result["platform_writes"] = mirror.total - writes_before
     result["cpu"] = {k: round(v, 3) for k, v in cpu.items()}
     ok = result["redeems_201"] or 1
-    result["cpu_ms_per_redeem"] = {
-        who: round(cpu[f"{who}_cpu_s"] * 1000 / ok, 3)
-        for who in ("service", "postgres", "simulator", "client")
-    }
+    result["cpu_ms_per_redeem"] = {who: round(cpu[f"{who}_cpu_s"] * 1000 / ok, 3) for who in WHO}
     return result
 
 
@@ -593,9 +607,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     simulator = start_simulator(args.platform, args.simulator, work)
     bench.say(f"  simulator ({args.simulator}) on 127.0.0.1:{simulator.port}, limits raised")
     try:
-        service, postmaster = start_service(args, work)
+        service, postmaster, worker_pid = start_service(args, work)
         httpload._install_uvloop()
-        results.update(asyncio.run(measure(args, Stack(service, simulator, postmaster))))
+        stack = Stack(service, simulator, postmaster, worker_pid)
+        results.update(asyncio.run(measure(args, stack)))
     finally:
         if simulator.server is not None:
             simulator.server.stop()
@@ -629,11 +644,11 @@ def report(r: dict[str, Any]) -> str:
         f"mirrored {r['mirrored']} of {r['redeems_201']} (never: {r['never_mirrored']}, after a "
         f"{r['drain_s']} s drain) by {r['platform_writes']} platform writes; "
         f"{r['before_201']} mirrored before the client had the 201",
-        f"CPU over {cpu['wall_s']:.1f} s: service {cpu['service_cpu_s']:.1f} s, PostgreSQL "
-        f"{cpu['postgres_cpu_s']:.1f} s, simulator {cpu['simulator_cpu_s']:.1f} s, client "
-        f"{cpu['client_cpu_s']:.1f} s, other processes {cpu['other_cores']:.2f} cores{flag}",
-        f"CPU per redeem, ms: service {per['service']} / PostgreSQL {per['postgres']} / "
-        f"simulator {per['simulator']} / client {per['client']}",
+        f"CPU over {cpu['wall_s']:.1f} s: service {cpu['service_cpu_s']:.1f} s, worker apart "
+        f"{cpu['worker_cpu_s']:.1f} s, PostgreSQL {cpu['postgres_cpu_s']:.1f} s, simulator "
+        f"{cpu['simulator_cpu_s']:.1f} s, client {cpu['client_cpu_s']:.1f} s, other processes "
+        f"{cpu['other_cores']:.2f} cores{flag}",
+        "CPU per redeem, ms: " + " / ".join(f"{who} {per[who]}" for who in WHO),
     ]
     if flag:
         out.append(f"(*) other processes used more than {CONTAMINATED} cores: a disturbed run")
@@ -658,6 +673,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["process", "thread"],
         default="process",
         help="the simulator as its own process (default) or in a thread of this one",
+    )
+    parser.add_argument(
+        "--worker",
+        choices=["in-process", "separate"],
+        default="in-process",
+        help="the worker inside `omnigift serve` (default) or as `omnigift worker` apart",
     )
     parser.add_argument(
         "--sync-interval", type=float, help="OMNIGIFT_SYNC_INTERVAL_SECONDS (default: unset)"

@@ -160,26 +160,37 @@ class Redeem:
 
 
 class Pool:
-    """Keep-alive connections; a new one whenever all are busy, so the load stays open-loop."""
+    """Keep-alive connections; a new one whenever all are busy, so the load stays open-loop.
+
+    A connection idle for ``KEEPALIVE_EXPIRY`` is not reused, as any HTTP client does (httpx's
+    default expiry is 5 s): uvicorn closes keep-alive connections idle for 5 s, and a request
+    sent on one it is closing is lost — a client artefact, not an unanswered redeem."""
+
+    KEEPALIVE_EXPIRY = 4.0
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.idle: list[httpload.Connection] = []
+        self.idle: list[tuple[httpload.Connection, float]] = []
         self.opened = 0
+        self.expired: list[httpload.Connection] = []
 
     def take(self) -> httpload.Connection:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            conn, since = self.idle.pop()
+            if time.monotonic() - since < self.KEEPALIVE_EXPIRY:
+                return conn
+            self.expired.append(conn)
         self.opened += 1
         return httpload.Connection("127.0.0.1", self.port)
 
     def give(self, conn: httpload.Connection) -> None:
-        self.idle.append(conn)
+        self.idle.append((conn, time.monotonic()))
 
     async def close(self) -> None:
-        for conn in self.idle:
+        for conn in [c for c, _ in self.idle] + self.expired:
             await conn.close()
         self.idle.clear()
+        self.expired.clear()
 
 
 async def send_redeem(pool: Pool, token: str, key: str, redeem: Redeem) -> None:
