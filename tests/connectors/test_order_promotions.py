@@ -9,6 +9,7 @@ from typing import Any
 from tests.support.smtp import Mailbox
 from tests.support.stack import Platform, Stack, eventually
 
+SPEND_120 = {"line_items": [{"title": "Coat", "price": "120.00", "quantity": 1}]}
 SPEND_100_GET_10 = {
     "name": "Spend $100, get $10",
     "trigger": "order_completed",
@@ -94,6 +95,28 @@ async def test_refunding_a_shopify_order_in_full_withdraws_the_unused_bonus_card
         return bool(now["state"] == "deactivated" and now["balance"]["amount"] == 0)
 
     await eventually(withdrawn, timeout=20)
+
+
+async def test_a_shopify_gift_card_bought_in_an_order_does_not_count_towards_its_bonus(
+    stack: Stack, shopify: Platform
+) -> None:
+    await _promotion(stack)
+    await stack.connect("shopify", shopify.server.base_url)
+    order = await shopify.sim(
+        "POST",
+        "checkout",
+        {
+            "email": "grace@example.com",
+            "line_items": [
+                {"title": "Shopify gift card", "price": "100.00", "gift_card": True},
+                {"title": "Scarf", "price": "30.00"},
+            ],
+        },
+    )
+    await shopify.sim("POST", "checkout", {**SPEND_120, "email": "ada@example.com"})
+
+    (bonus,) = await eventually(lambda: _bonus_cards(stack), timeout=20)
+    assert bonus["metadata"]["bonus"]["occasion"].endswith(f":{order['order']['id']}") is False
 
 
 async def test_a_bigcommerce_order_earns_the_bonus_on_what_was_paid_for_goods_not_gift_cards(

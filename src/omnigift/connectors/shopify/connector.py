@@ -186,13 +186,20 @@ class ShopifyConnector:
     def _paid(
         self, order: dict[str, Any], sales: list[PlatformSale], summary: dict[str, Any]
     ) -> PlatformOrder:
-        """The order as the promotions see it: its total, less our gift cards bought in it."""
+        """The order as the promotions see it: its total, less the gift cards bought in it
+        (ours, and Shopify's own: ``line_items[].gift_card``), which earn their own."""
         currency = order.get("currency") or self.currency
         customer = order.get("customer") or {}
+        native = sum(
+            minor_units(line["price"], currency) * int(line.get("quantity") or 1)
+            for line in order.get("line_items", [])
+            if line.get("gift_card")
+        )
         return PlatformOrder(
             reference=str(order["id"]),
             amount=minor_units(order.get("total_price") or "0", currency)
-            - sum(sale.amount for sale in sales),
+            - sum(sale.amount for sale in sales)
+            - native,
             currency=currency,
             refunded_in_full=order.get("financial_status") == "refunded",
             email=order.get("email") or customer.get("email"),
