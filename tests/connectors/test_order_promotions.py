@@ -155,3 +155,36 @@ async def test_a_bigcommerce_order_earns_the_bonus_on_what_was_paid_for_goods_no
 
 async def _sold(stack: Stack, count: int) -> bool:
     return len(await _cards(stack)) == count
+
+
+async def test_a_bigcommerce_certificate_bought_in_an_order_does_not_count_towards_its_bonus(
+    stack: Stack, bigcommerce: Platform
+) -> None:
+    await _promotion(stack)
+    await stack.connect(
+        "bigcommerce", f"{bigcommerce.server.base_url}/stores/abc123", pull_cards=True
+    )
+    certificate = {
+        "name": "Gift certificate",
+        "price": "100.00",
+        "quantity": 1,
+        "type": "giftcertificate",
+        "recipient": {"name": "Bo", "email": "bo@example.com"},
+    }
+    shirt = {"name": "Shirt", "type": "physical", "sku": "S-1", "quantity": 1}
+    # $130 in all, but $100 of it is a certificate: $30 of goods earns nothing.
+    await bigcommerce.sim(
+        "POST",
+        "checkout",
+        {"email": "ada@example.com", "products": [certificate, {**shirt, "price": "30"}]},
+    )
+    await eventually(lambda: _sold(stack, 1), timeout=20)  # the certificate, pulled in
+    await bigcommerce.sim(
+        "POST", "checkout", {"email": "bo@example.com", "products": [{**shirt, "price": "120"}]}
+    )
+
+    (bonus,) = await eventually(lambda: _bonus_cards(stack), timeout=20)
+    customer = await stack.api.get(f"/v1/customers/{bonus['customer_id']}", headers=stack.admin)
+    assert customer.json()["email"] == "bo@example.com"
+    await asyncio.sleep(0.5)
+    assert len(await _bonus_cards(stack) or []) == 1

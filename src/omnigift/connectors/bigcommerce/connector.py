@@ -168,21 +168,35 @@ class BigCommerceConnector:
                 await sink.spend(spend)
         status = int(order.get("status_id") or 0)
         if status in PAID_STATUSES | REFUNDED_STATUSES:
-            ours = await self._our_products(order)
+            products = await self._products(order)
+            ours = self._ours(products)
             sales = await self._sales_of(order, ours, summary)
             for sale in sales:
                 await sink.sale(sale)
             if status in REFUNDED_STATUSES and ours:
                 for undone in await self._sales_refunded(order, ours, summary):
                     await sink.sale_refunded(undone)
-            await sink.order_paid(self._paid(order, sales, summary))
+            await sink.order_paid(self._paid(order, sales, products, summary))
             if self.settings.get("pull_cards"):
-                await self._pull_sold_certificates(order, sink)
+                await self._pull_sold_certificates(products, sink)
 
-    async def _pull_sold_certificates(self, order: dict[str, Any], sink: Sink) -> None:
+    async def _products(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's lines, read once, when selling our cards or pulling BigCommerce's own
+        needs them (otherwise not read at all: one call fewer per order)."""
+        if not (self.settings.get("sell_cards") or self.settings.get("pull_cards")):
+            return []
+        return list(await self.client.json(f"v2/orders/{order['id']}/products") or [])
+
+    def _ours(self, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The lines of our gift card product (none unless the store sells it)."""
+        skus = set(self.settings.get("gift_card_skus") or [])
+        if not (self.settings.get("sell_cards") and skus):
+            return []
+        return [p for p in products if p.get("sku") in skus]
+
+    async def _pull_sold_certificates(self, products: list[dict[str, Any]], sink: Sink) -> None:
         """BigCommerce's own gift certificates bought in this order enter the ledger (it sends
         no certificate events, integrations.md 2.4: orders are where new ones show)."""
-        products = await self.client.json(f"v2/orders/{order['id']}/products") or []
         for product in products:
             certificate_id = product.get("gift_certificate_id")
             if product.get("type") == "giftcertificate" and certificate_id:
@@ -231,24 +245,27 @@ class BigCommerceConnector:
             order=summary,
         )
 
-    async def _our_products(self, order: dict[str, Any]) -> list[dict[str, Any]]:
-        """The order's lines of our gift card product (none unless the store sells it)."""
-        skus = set(self.settings.get("gift_card_skus") or [])
-        if not (self.settings.get("sell_cards") and skus):
-            return []
-        products = await self.client.json(f"v2/orders/{order['id']}/products") or []
-        return [p for p in products if p.get("sku") in skus]
-
     def _paid(
-        self, order: dict[str, Any], sales: list[PlatformSale], summary: dict[str, Any]
+        self,
+        order: dict[str, Any],
+        sales: list[PlatformSale],
+        products: list[dict[str, Any]],
+        summary: dict[str, Any],
     ) -> PlatformOrder:
-        """The order as the promotions see it: its total, less our gift cards bought in it."""
+        """The order as the promotions see it: its total, less the gift cards bought in it
+        (ours, and BigCommerce's own certificates when its lines were read)."""
         currency = order.get("currency_code") or self.currency
         billing = order.get("billing_address") or {}
+        native = sum(
+            minor_units(p["base_price"], currency) * int(p.get("quantity") or 1)
+            for p in products
+            if p.get("type") == "giftcertificate"
+        )
         return PlatformOrder(
             reference=str(order["id"]),
             amount=minor_units(order.get("total_inc_tax") or "0", currency)
-            - sum(sale.amount for sale in sales),
+            - sum(sale.amount for sale in sales)
+            - native,
             currency=currency,
             refunded_in_full=int(order.get("status_id") or 0) == REFUNDED,
             email=billing.get("email"),
