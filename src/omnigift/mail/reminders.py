@@ -44,10 +44,12 @@ async def queue_reminders(
 class _Holders:
     """Accounts holding value with whom to write to: ``query`` has the columns ``id``,
     ``currency``, ``recipient``, ``expires_at``, ``balance``, ``customer_email`` and
-    ``customer_name``; ``id`` is the account id column it pages by."""
+    ``customer_name``; ``id`` is the account id column it pages by; ``expires_at`` the
+    column of an expiry of the whole account (a card's), None where there is none (a wallet)."""
 
     id: Any
     query: Any
+    expires_at: Any = None
 
 
 async def _expiring(
@@ -67,8 +69,8 @@ async def _expiring(
         lots.c.expires_at <= horizon,
     )
     due: Any = lot_due
-    if holders.id is gift_cards.c.id:  # a card may expire whole, a wallet never does
-        due = gift_cards.c.expires_at.between(now, horizon) | lot_due
+    if holders.expires_at is not None:
+        due = holders.expires_at.between(now, horizon) | lot_due
     reminded = exists().where(
         emails.c.kind == "expiry_reminder",
         emails.c.account_id == holders.id,
@@ -129,7 +131,7 @@ def _cards() -> _Holders:
         .outerjoin(customers, customers.c.id == gift_cards.c.customer_id)
         .where(gift_cards.c.state == "active", accounts.c.balance > 0)
     )
-    return _Holders(gift_cards.c.id, query)
+    return _Holders(gift_cards.c.id, query, gift_cards.c.expires_at)
 
 
 def _wallets() -> _Holders:
