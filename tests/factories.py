@@ -85,3 +85,19 @@ async def customer(
     response = await client.post("/v1/customers", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+async def promotion(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    trigger: str,
+    reward: dict[str, Any],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Create a USD promotion (named after its trigger, without conditions unless told)."""
+    body = {"name": f"{trigger} promotion", "trigger": trigger, "currency": "USD"}
+    response = await client.post(
+        "/v1/promotions", json={**body, "reward": reward, **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import make_key
-from tests.factories import row_counts, usd
+from tests.factories import promotion, row_counts, usd
 
 ADA = {"email": "ada@example.com", "name": "Ada Lovelace"}
 
@@ -29,16 +29,9 @@ async def refund(
 
 
 async def test_a_return_refunded_as_a_gift_card_earns_10_percent_extra(app_client, admin):
-    await app_client.post(
-        "/v1/promotions",
-        json={
-            "name": "10% extra for a gift card",
-            "trigger": "refund_taken",
-            "currency": "USD",
-            "conditions": {"methods": ["gift_card"]},
-            "reward": {"type": "percent", "percent": 10},
-        },
-        headers=admin,
+    ten_percent = {"type": "percent", "percent": 10}
+    await promotion(
+        app_client, admin, "refund_taken", ten_percent, conditions={"methods": ["gift_card"]}
     )
 
     made = await refund(app_client, admin)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_key
-from tests.factories import card, issue, usd
+from tests.factories import card, issue, promotion, usd
 
 
 @pytest.fixture
@@ -243,18 +243,8 @@ async def test_a_till_key_must_be_bound_to_a_store(
 async def _promotion(
     client: httpx.AsyncClient, admin: dict[str, str], reward: dict[str, Any]
 ) -> None:
-    made = await client.post(
-        "/v1/promotions",
-        json={
-            "name": "Buy $100, get a bonus",
-            "trigger": "card_purchased",
-            "currency": "USD",
-            "conditions": {"min_amount": 10000, "channels": ["pos"]},
-            "reward": reward,
-        },
-        headers=admin,
-    )
-    assert made.status_code == 201, made.text
+    conditions = {"min_amount": 10000, "channels": ["pos"]}
+    await promotion(client, admin, "card_purchased", reward, conditions=conditions)
 
 
 async def test_a_card_sold_at_the_till_earns_its_bonus_card_whose_code_the_receipt_shows(

@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from tests.factories import act, card, issue
+from tests.factories import act, card, issue, promotion
 from tests.support.stack import Platform, Stack, eventually, lightspeed_api
 
 
@@ -112,18 +112,10 @@ async def test_a_gift_card_sold_in_lightspeed_becomes_a_card_in_the_ledger(
 async def test_a_gift_card_sold_in_lightspeed_earns_purchase_promotions_at_the_till(
     stack: Stack, lightspeed: Platform
 ) -> None:
-    made = await stack.api.post(
-        "/v1/promotions",
-        json={
-            "name": "In store: buy a card, get 10% on it",
-            "trigger": "card_purchased",
-            "currency": "USD",
-            "conditions": {"channels": ["pos"]},
-            "reward": {"type": "percent", "percent": 10},
-        },
-        headers=stack.admin,
+    ten_percent = {"type": "percent", "percent": 10}
+    await promotion(
+        stack.api, stack.admin, "card_purchased", ten_percent, conditions={"channels": ["pos"]}
     )
-    assert made.status_code == 201, made.text
     await connect(stack, lightspeed)
     await lightspeed.sim(
         "POST",

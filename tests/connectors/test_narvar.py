@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from omnigift_sandbox.narvar.sender import Return, ReturnsPlatform
+from tests.factories import promotion
 from tests.support.smtp import Mailbox
 from tests.support.stack import Platform, Stack, eventually
 
@@ -48,16 +49,9 @@ async def test_seed_001_a_return_becomes_a_gift_card_with_a_bonus_emailed_and_sp
     stack = mailing_stack
     await stack.connect("shopify", shopify.server.base_url)
     _, narvar = await connect_narvar(stack)
-    await stack.api.post(
-        "/v1/promotions",
-        json={
-            "name": "10% more as a gift card",
-            "trigger": "refund_taken",
-            "currency": "USD",
-            "conditions": {"methods": ["gift_card"]},
-            "reward": {"type": "percent", "percent": 10},
-        },
-        headers=stack.admin,
+    ten_percent = {"type": "percent", "percent": 10}
+    await promotion(
+        stack.api, stack.admin, "refund_taken", ten_percent, conditions={"methods": ["gift_card"]}
     )
 
     await narvar.run(dress_return())

@@ -6,23 +6,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.factories import promotion
 from tests.support.smtp import Mailbox
 from tests.support.stack import Platform, Stack, eventually
 
 SPEND_120 = {"line_items": [{"title": "Coat", "price": "120.00", "quantity": 1}]}
-SPEND_100_GET_10 = {
-    "name": "Spend $100, get $10",
-    "trigger": "order_completed",
-    "currency": "USD",
-    "conditions": {"min_amount": 10000, "channels": ["online"]},
-    "reward": {"type": "fixed", "amount": 1000, "target": "new_card", "expires_in_days": 30},
-}
+BONUS_CARD = {"type": "fixed", "amount": 1000, "target": "new_card", "expires_in_days": 30}
 
 
 async def _promotion(stack: Stack) -> dict[str, Any]:
-    made = await stack.api.post("/v1/promotions", json=SPEND_100_GET_10, headers=stack.admin)
-    assert made.status_code == 201, made.text
-    return dict(made.json())
+    """Spend $100 online, get a $10 card valid 30 days."""
+    conditions = {"min_amount": 10000, "channels": ["online"]}
+    return await promotion(
+        stack.api, stack.admin, "order_completed", BONUS_CARD, conditions=conditions
+    )
 
 
 async def _cards(stack: Stack) -> list[dict[str, Any]]:

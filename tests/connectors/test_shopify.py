@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.factories import act, card, issue, post, usd
+from tests.factories import act, card, issue, post, promotion, usd
 from tests.support.stack import Platform, Stack, eventually
 
 
@@ -580,16 +580,8 @@ async def test_store_credit_is_never_mirrored_to_the_web_store(
 async def test_refunding_a_purchase_withdraws_the_unused_bonus_card_it_earned(
     stack: Stack, shopify: Platform
 ) -> None:
-    await stack.api.post(
-        "/v1/promotions",
-        json={
-            "name": "bonus card",
-            "trigger": "card_purchased",
-            "currency": "USD",
-            "reward": {"type": "fixed", "amount": 1000, "target": "new_card"},
-        },
-        headers=stack.admin,
-    )
+    bonus_card = {"type": "fixed", "amount": 1000, "target": "new_card"}
+    await promotion(stack.api, stack.admin, "card_purchased", bonus_card)
     card, order = await _sold_card(stack, shopify)
     listed = (await stack.api.get("/v1/gift-cards", headers=stack.admin)).json()["data"]
     (bonus,) = [c for c in listed if c["id"] != card["id"]]

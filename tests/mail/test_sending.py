@@ -15,7 +15,7 @@ from omnigift.mail.rendering import qr_png
 from omnigift.mail.sending import MailSettings, send_due
 from omnigift.runtime import Runtime
 from tests.conftest import make_key
-from tests.factories import customer, issue, row_counts, usd
+from tests.factories import customer, issue, promotion, row_counts, usd
 from tests.support.smtp import Mailbox, mailing, send_queued
 from tests.support.stack import eventually, start_stack
 
@@ -39,16 +39,8 @@ async def test_seed_001_a_refund_is_emailed_at_once_with_its_code_and_qr_code(
 ) -> None:
     stack, stop = await start_stack(mailing(settings, mailbox))
     try:
-        await stack.api.post(
-            "/v1/promotions",
-            json={
-                "name": "10% extra",
-                "trigger": "refund_taken",
-                "currency": "USD",
-                "reward": {"type": "percent", "percent": 10, "expires_in_days": 90},
-            },
-            headers=stack.admin,
-        )
+        ten_percent = {"type": "percent", "percent": 10, "expires_in_days": 90}
+        await promotion(stack.api, stack.admin, "refund_taken", ten_percent, name="10% extra")
         answer = await refund(stack.api, stack.admin)
         await refund(stack.api, stack.admin)  # the platform retries: still one e-mail
 
@@ -184,21 +176,8 @@ async def test_delivering_a_card_without_a_recipient_email_is_refused(
 async def test_a_bonus_card_is_emailed_to_the_customer_who_earned_it(
     app_client: httpx.AsyncClient, admin: dict[str, str], settings: Settings, mailbox: Mailbox
 ) -> None:
-    await app_client.post(
-        "/v1/promotions",
-        json={
-            "name": "Holiday bonus",
-            "trigger": "card_purchased",
-            "currency": "USD",
-            "reward": {
-                "type": "fixed",
-                "amount": 2000,
-                "target": "new_card",
-                "expires_in_days": 60,
-            },
-        },
-        headers=admin,
-    )
+    bonus_card = {"type": "fixed", "amount": 2000, "target": "new_card", "expires_in_days": 60}
+    await promotion(app_client, admin, "card_purchased", bonus_card, name="Holiday bonus")
     ada = await customer(app_client, admin, email="ada@example.com", name="Ada")
     bought = await issue(app_client, admin, 10000, customer_id=ada["id"])
     runtime: Runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
