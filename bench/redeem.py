@@ -559,14 +559,7 @@ def checkpoint(pg: pgserver.PostgresServer, db: str) -> None:
     pg.psql(db, "CHECKPOINT")
 
 
-SERVICE_STATEMENTS = [
-    "BEGIN;",
-    sql.SERVICE_LOCK_CARD,
-    sql.SERVICE_OPEN_LOTS,
-    sql.SERVICE_WRITE_ACTIVITY,
-    sql.SERVICE_STORE_IDEMPOTENCY,
-    "COMMIT;",
-]
+SERVICE_STATEMENTS = [sql.SERVICE_READ_CARD, sql.SERVICE_WRITE_ACTIVITY]
 _LOG_ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (\w+):  (.*)$")
 
 

@@ -3,66 +3,69 @@
 ``SERVICE_*``: the statements the service executes for ONE redeem through
 ``POST /v1/gift-cards/{id}/activities``, copied verbatim from PostgreSQL's statement log
 (``log_statement=all``) of a real request — SQLAlchemy's rendering with its ``$n::TYPE`` casts.
-Sources: ``api/idempotency.py`` (run_idempotent), ``ledger/records.py`` (lock_card, open_lots,
-write_activity), ``ledger/one_statement.py`` (write_rows). In the order the service sends them:
+Sources: ``api/idempotency.py`` (run_activity, the short way), ``ledger/records.py``
+(read_card_with_lots, write_planned), ``ledger/one_statement.py`` (write_rows). In the order the
+service sends them, each its own transaction (no BEGIN, no COMMIT):
 
-    BEGIN
-    SELECT gift_cards JOIN accounts FOR UPDATE     lock_card
-    SELECT lots                                    open_lots (read before taking value)
-    WITH ... INSERT events                         write_activity -> one_statement.write_rows:
-                                                   account, lots, activity, postings, events
-    INSERT idempotency_keys (with the response)    run_idempotent
-    COMMIT
+    SELECT gift_cards JOIN accounts, lots as JSON  read_card_with_lots (no lock)
+    WITH ... SELECT count(*) FROM account          write_planned -> one_statement.write_rows:
+                                                   account (if its version is still the one
+                                                   read), lots, activity, postings, events and
+                                                   the idempotency key with the response
 
 If the service's redeem path changes, re-capture them (README.md says how) and update this file.
 """
 
 from __future__ import annotations
 
-SERVICE_LOCK_CARD = (
+SERVICE_READ_CARD = (
     "SELECT gift_cards.id, gift_cards.type, gift_cards.state, gift_cards.currency, "
-    "gift_cards.code_hash, gift_cards.code_sealed, gift_cards.code_last4, gift_cards.pin_hash, "
-    "gift_cards.pin_failures, gift_cards.pin_failures_since, gift_cards.initial_value, "
-    "gift_cards.expires_at, gift_cards.customer_id, gift_cards.recipient, "
-    "gift_cards.issued_channel, gift_cards.issued_integration_id, gift_cards.issued_location_id, "
-    "gift_cards.metadata, gift_cards.created_at, accounts.balance, accounts.held, "
-    "accounts.version, accounts.updated_at \n"
-    "FROM gift_cards JOIN accounts ON gift_cards.id = accounts.id \n"
-    "WHERE gift_cards.id = $1::VARCHAR FOR UPDATE OF accounts"
-)
-SERVICE_OPEN_LOTS = (
-    "SELECT lots.id, lots.kind, lots.remaining, lots.expires_at, lots.created_at \n"
-    "FROM lots \n"
-    "WHERE lots.account_id = $1::VARCHAR AND lots.remaining > $2::BIGINT ORDER BY lots.id"
+    "gift_cards.code_hash, gift_cards.code_sealed, gift_cards.code_last4, "
+    "gift_cards.pin_hash, gift_cards.pin_failures, gift_cards.pin_failures_since, "
+    "gift_cards.initial_value, gift_cards.expires_at, gift_cards.customer_id, "
+    "gift_cards.recipient, gift_cards.recipient_email, gift_cards.issued_channel, "
+    "gift_cards.issued_integration_id, gift_cards.issued_location_id, gift_cards.metadata, "
+    "gift_cards.created_at, accounts.balance, accounts.held, accounts.version, "
+    "accounts.updated_at, (SELECT json_agg(json_build_array(lots.id, lots.kind, "
+    "lots.remaining, lots.expires_at, lots.created_at) ORDER BY lots.id) AS json_agg_1 FROM "
+    "lots WHERE lots.account_id = gift_cards.id AND lots.remaining > $1::BIGINT) AS "
+    "open_lots FROM gift_cards JOIN accounts ON gift_cards.id = accounts.id WHERE "
+    "gift_cards.id = $2::VARCHAR"
 )
 SERVICE_WRITE_ACTIVITY = (
-    "WITH account AS ( UPDATE accounts SET balance = balance + $1, held = held + $2, version "
-    "= version + $3, updated_at = $4::TIMESTAMP WITH TIME ZONE WHERE id = $5 RETURNING id), "
-    "card_state AS ( UPDATE gift_cards SET state = $6 WHERE id = $5 AND CAST($7 AS boolean) "
-    "RETURNING id), moved AS ( UPDATE lots SET remaining = lots.remaining + m.moved FROM "
-    "unnest(CAST($8::VARCHAR[] AS varchar[]), CAST($9::BIGINT[] AS bigint[])) AS m(id, moved) "
-    "WHERE lots.id = m.id RETURNING lots.id), new_lot AS ( INSERT INTO lots (id, account_id, "
-    "kind, amount, remaining, expires_at, created_at) SELECT n.id, $5, n.kind, n.amount, "
+    "WITH account AS ( UPDATE accounts SET balance = balance + $1, held = held + $2, "
+    "version = version + $3, updated_at = $4::TIMESTAMP WITH TIME ZONE WHERE id = $5 AND "
+    "(CAST($6 AS bigint) IS NULL OR version = CAST($6 AS bigint)) RETURNING id), card_state "
+    "AS ( UPDATE gift_cards SET state = $7 FROM account WHERE gift_cards.id = account.id "
+    "AND CAST($8 AS boolean) RETURNING gift_cards.id), moved AS ( UPDATE lots SET remaining "
+    "= lots.remaining + m.moved FROM unnest(CAST($9::VARCHAR[] AS varchar[]), "
+    "CAST($10::BIGINT[] AS bigint[])) AS m(id, moved), account WHERE lots.id = m.id "
+    "RETURNING lots.id), new_lot AS ( INSERT INTO lots (id, account_id, kind, amount, "
+    "remaining, expires_at, created_at) SELECT n.id, account.id, n.kind, n.amount, "
     "n.amount, n.expires_at, $4::TIMESTAMP WITH TIME ZONE FROM "
-    "json_to_recordset(CAST($10::VARCHAR AS json)) AS n(id varchar, kind varchar, amount "
-    "bigint, expires_at timestamptz) RETURNING id), activity AS ( INSERT INTO activities (id, "
-    "account_id, type, amount, currency, balance_after, state_after, reason, reference, "
-    "metadata, channel, integration_id, location_id, api_key_id, staff_user_id, "
-    "redeem_activity_id, hold_id, lot_movements, created_at) VALUES ($11, $5, $12, $13, $14, "
-    "$15, $6, $16, CAST($17::VARCHAR AS json), CAST($18::VARCHAR AS json), $19, $20, $21, "
-    "$22, $23, $24, $25, CAST($26::VARCHAR AS json), $4::TIMESTAMP WITH TIME ZONE) RETURNING "
-    "id), posting AS ( INSERT INTO postings (activity_id, account_id, currency, amount) "
-    "SELECT $11, p.account_id, $14, p.amount FROM json_to_recordset(CAST($27::VARCHAR AS "
-    "json)) AS p(account_id varchar, amount bigint) RETURNING id) INSERT INTO events (id, "
-    "type, account_id, sequence, data, created_at) SELECT e.id, e.type, e.account_id, "
-    "e.sequence, e.data, $4::TIMESTAMP WITH TIME ZONE FROM "
-    "json_to_recordset(CAST($28::VARCHAR AS json)) AS e(id varchar, type varchar, account_id "
-    "varchar, sequence integer, data json)"
-)
-SERVICE_STORE_IDEMPOTENCY = (
-    "INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response_body, "
-    "created_at) VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::INTEGER, $5::VARCHAR, "
-    "$6::TIMESTAMP WITH TIME ZONE)"
+    "json_to_recordset(CAST($11::VARCHAR AS json)) AS n(id varchar, kind varchar, amount "
+    "bigint, expires_at timestamptz), account RETURNING id), activity AS ( INSERT INTO "
+    "activities (id, account_id, type, amount, currency, balance_after, state_after, "
+    "reason, reference, metadata, channel, integration_id, location_id, api_key_id, "
+    "staff_user_id, redeem_activity_id, hold_id, lot_movements, created_at) SELECT CAST($12 "
+    "AS varchar), account.id, CAST($13 AS varchar), CAST($14 AS bigint), CAST($15 AS "
+    "varchar), CAST($16 AS bigint), CAST($7 AS varchar), CAST($17 AS text), "
+    "CAST($18::VARCHAR AS json), CAST($19::VARCHAR AS json), CAST($20 AS varchar), CAST($21 "
+    "AS varchar), CAST($22 AS varchar), CAST($23 AS varchar), CAST($24 AS varchar), "
+    "CAST($25 AS varchar), CAST($26 AS varchar), CAST($27::VARCHAR AS json), $4::TIMESTAMP "
+    "WITH TIME ZONE FROM account RETURNING id), posting AS ( INSERT INTO postings "
+    "(activity_id, account_id, currency, amount) SELECT activity.id, p.account_id, $15, "
+    "p.amount FROM json_to_recordset(CAST($28::VARCHAR AS json)) AS p(account_id varchar, "
+    "amount bigint), activity RETURNING id), event AS ( INSERT INTO events (id, type, "
+    "account_id, sequence, data, created_at) SELECT e.id, e.type, e.account_id, e.sequence, "
+    "e.data, $4::TIMESTAMP WITH TIME ZONE FROM json_to_recordset(CAST($29::VARCHAR AS "
+    "json)) AS e(id varchar, type varchar, account_id varchar, sequence integer, data "
+    'json), account RETURNING id), along AS ( INSERT INTO idempotency_keys ("api_key_id", '
+    '"key", "request_hash", "status_code", "response_body", "created_at") SELECT '
+    "CAST($30::VARCHAR AS VARCHAR(40)), CAST($31::VARCHAR AS VARCHAR(255)), "
+    "CAST($32::VARCHAR AS VARCHAR(64)), CAST($33::INTEGER AS INTEGER), CAST($34::VARCHAR AS "
+    "TEXT), CAST($35::TIMESTAMP WITH TIME ZONE AS TIMESTAMP WITH TIME ZONE) FROM account) "
+    "SELECT count(*) AS written FROM account"
 )
 
 # The "minimal" transaction: BEGIN; conditional debit; one posting; COMMIT (4 round trips).

@@ -107,8 +107,9 @@ class Settings(BaseSettings):
     brand_color: str = Field(default="#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
     brand_logo_url: str | None = None
 
-    # Database pool
-    pool_size: int = Field(default=10, ge=1)
+    # Database connections per process: opened as needed, kept, never more (a request beyond
+    # them waits for one).
+    pool_size: int = Field(default=30, ge=1)
 
     log_json: bool = False
     log_level: str = "INFO"

@@ -2,69 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from omnigift.db.tables import activities, events, holds, lots, metadata, postings
+from omnigift.db.tables import activities, events, holds, lots, postings
 from omnigift.ledger import expiry as expiry_job
-from omnigift.ledger.activities import ActivityRequest, apply_activity
-from omnigift.ledger.cards import ActivityType, CardState, CardType
+from omnigift.ledger.cards import ActivityType, CardState
 from omnigift.ledger.errors import CardExpired, InsufficientFunds, InvalidState
 from omnigift.ledger.expiry import run_expiry
 from omnigift.ledger.holds import capture_hold, place_hold, void_hold
-from omnigift.ledger.issuing import IssueCard, LotSpec, issue_card
+from omnigift.ledger.issuing import LotSpec
 from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import SystemAccount, system_account_id
-from omnigift.ledger.records import CardRecord, find_card
 from omnigift.runtime import Runtime
+from tests.ledger.factories import T0, act, card, issue, row_counts
 
-T0 = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 FIVE_YEARS = timedelta(days=5 * 365)
 BREAKAGE = system_account_id(SystemAccount.BREAKAGE, "USD")
-
-
-async def issue(
-    runtime: Runtime,
-    amount: int | None = 5000,
-    *,
-    kind: LotKind = LotKind.PAID,
-    lot_expires_at: datetime | None = None,
-    card_expires_at: datetime | None = None,
-    now: datetime = T0,
-) -> str:
-    """Issue a USD card with one lot of ``kind``; returns its id."""
-    command = IssueCard(
-        type=CardType.DIGITAL,
-        currency="USD",
-        initial_value=amount,
-        initial_lot=LotSpec(kind=kind, expires_at=lot_expires_at),
-        expires_at=card_expires_at,
-    )
-    async with runtime.db.transaction() as conn:
-        issued = await issue_card(conn, command, runtime.policy, Origin(), now)
-    return str(issued.written.card.id)
-
-
-async def act(
-    runtime: Runtime,
-    card_id: str,
-    kind: ActivityType,
-    amount: int | None = None,
-    *,
-    now: datetime = T0,
-    **fields: Any,
-) -> dict[str, Any]:
-    request = ActivityRequest(
-        type=kind, amount=amount, currency="USD" if amount else None, **fields
-    )
-    async with runtime.db.transaction() as conn:
-        written = await apply_activity(conn, card_id, request, runtime.policy, Origin(), now)
-    return written.activity
 
 
 async def load_promotion(
@@ -82,13 +41,6 @@ async def hold(
             conn, card_id, amount, "USD", runtime.policy, Origin(), now, expires_in=expires_in
         )
     return str(placed["id"])
-
-
-async def card(runtime: Runtime, card_id: str) -> CardRecord:
-    async with runtime.db.read() as conn:
-        found = await find_card(conn, card_id)
-    assert found is not None
-    return found
 
 
 async def lot_remaining(runtime: Runtime, card_id: str) -> dict[str, int]:
@@ -135,16 +87,6 @@ async def activity_postings(runtime: Runtime, activity_id: str) -> dict[str, int
             )
         )
         return {account: int(amount) for account, amount in rows}
-
-
-async def row_counts(runtime: Runtime) -> dict[str, int]:
-    counts = {}
-    async with runtime.db.read() as conn:
-        for name, table in metadata.tables.items():
-            counts[name] = (
-                await conn.execute(select(func.count()).select_from(table))
-            ).scalar_one()
-    return counts
 
 
 async def snapshot(runtime: Runtime, card_ids: list[str]) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -49,7 +49,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 class Database:
     """The service's database: a write path and a read path over one URL."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 30) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._writer: asyncio.Lock | None = None
@@ -58,8 +58,12 @@ class Database:
             self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
             self._writer = asyncio.Lock()
         else:
+            # No overflow: SQLAlchemy closes an overflow connection as soon as it comes back, and
+            # under steady load that meant ~30 new PostgreSQL sessions a second, each a new
+            # backend process that prepares every statement again (docs/benchmarks.md). The
+            # pool opens connections as they are needed and keeps them.
             self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False
+                url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False
             )
             self._read_engine = self.engine
 
@@ -71,6 +75,16 @@ class Database:
                 yield conn
             return
         async with self._writer, self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL: a connection whose every statement is its own transaction (no BEGIN and
+        no COMMIT to wait for), for work that is one write guarded by what it read."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit connections are for PostgreSQL only")
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager

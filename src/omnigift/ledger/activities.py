@@ -29,7 +29,7 @@ from omnigift.ledger.cards import (
 )
 from omnigift.ledger.errors import InvalidRequest, NotFound, RefundExceedsRedemption
 from omnigift.ledger.issuing import LotSpec
-from omnigift.ledger.lapsing import lapse_lots
+from omnigift.ledger.lapsing import lapse_lots, lapse_plan
 from omnigift.ledger.lots import Lot, LotKind, Movement, plan_burn, plan_restore
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
@@ -44,12 +44,16 @@ from omnigift.ledger.records import (
     CardRecord,
     Change,
     NewLot,
+    PlannedWrite,
     Written,
     lock_card,
     open_lots,
+    plan_write,
+    read_card_with_lots,
     write_activity,
 )
 from omnigift.ledger.views import hold_view
+from omnigift.ledger.wallets import is_wallet_id
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,47 @@ async def apply_activity(
     if request.type in _LAPSES_FIRST:
         # Expired value is gone before availability is checked, not only once the job has run.
         card, lots = await lapse_lots(conn, card, await open_lots(conn, card.id), now)
+    change = await _change(conn, card, lots, request, policy, origin, now)
+    return await write_activity(conn, change, now)
+
+
+async def plan_redeem_unlocked(
+    conn: AsyncConnection,
+    card_id: str,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    origin: Origin,
+    now: datetime,
+) -> PlannedWrite | None:
+    """PostgreSQL: plan a gift card redeem from one read of the card and its lots, WITHOUT the lock.
+
+    The caller writes it with ``write_planned(..., seen_version=<the card's version as read>)``,
+    which writes nothing if the card moved meanwhile. None when the redeem cannot be planned
+    this way (another activity, a store credit, no such card, value due to lapse first): the
+    caller then takes ``apply_activity``. Refusals raise as there.
+    """
+    if request.type is not ActivityType.REDEEM or is_wallet_id(card_id):
+        return None
+    check_request(request)
+    read = await read_card_with_lots(conn, card_id)
+    if read is None:
+        return None
+    card, lots = read
+    if lapse_plan(card, lots, now):
+        return None
+    return plan_write(await _change(conn, card, lots, request, policy, origin, now), now)
+
+
+async def _change(
+    conn: AsyncConnection,
+    card: CardRecord,
+    lots: list[Lot] | None,
+    request: ActivityRequest,
+    policy: LedgerPolicy,
+    origin: Origin,
+    now: datetime,
+) -> Change:
+    """What the activity does to the card as read, once the rules allow it."""
     amount = request.amount
     if request.allow_partial and request.type is ActivityType.REDEEM and amount is not None:
         amount = min(amount, card.balance - card.held) or amount  # nothing left: refused below
@@ -118,7 +163,7 @@ async def apply_activity(
         state_after=NEXT_STATE.get(request.type),
     )
     await _BUILDERS[request.type](conn, change, request, policy, now, lots)
-    return await write_activity(conn, change, now)
+    return change
 
 
 async def _add_value(
@@ -317,4 +362,10 @@ WALLET_ACTIVITIES = frozenset(
 # Activities that take value lapse due lots first (clear_balance takes everything anyway).
 _LAPSES_FIRST = frozenset({ActivityType.REDEEM, ActivityType.ADJUST_DECREMENT})
 
-__all__ = ["ActivityRequest", "CardState", "apply_activity", "check_request"]
+__all__ = [
+    "ActivityRequest",
+    "CardState",
+    "apply_activity",
+    "check_request",
+    "plan_redeem_unlocked",
+]

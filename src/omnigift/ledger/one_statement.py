@@ -16,57 +16,77 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, text
+from sqlalchemy import BigInteger, BindParameter, String, Table, TextClause, bindparam, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.db.types import UTCDateTime
 from omnigift.events.outbox import PendingEvent
 
-_WRITE = text(
-    """
+# A row of another table written in the same statement as an activity (the API's idempotency
+# key and its response), so that one stands or falls with the other.
+AlongRow = tuple[Table, dict[str, Any]]
+
+# Every CTE after ``account`` writes only when ``account`` moved: with ``seen_version`` set, a card
+# changed since the caller read it is left alone, and nothing else is written either. Values
+# selected (not in VALUES) carry casts, as PostgreSQL cannot infer a parameter's type there.
+_WRITE = """
 WITH account AS (
   UPDATE accounts
   SET balance = balance + :delta, held = held + :held_delta,
       version = version + :n_events, updated_at = :now
   WHERE id = :card
+    AND (CAST(:seen_version AS bigint) IS NULL OR version = CAST(:seen_version AS bigint))
   RETURNING id),
 card_state AS (
   UPDATE gift_cards SET state = :state_after
-  WHERE id = :card AND CAST(:state_changed AS boolean)
-  RETURNING id),
+  FROM account
+  WHERE gift_cards.id = account.id AND CAST(:state_changed AS boolean)
+  RETURNING gift_cards.id),
 moved AS (
   UPDATE lots SET remaining = lots.remaining + m.moved
-  FROM unnest(CAST(:moved_lots AS varchar[]), CAST(:moved_amounts AS bigint[])) AS m(id, moved)
+  FROM unnest(CAST(:moved_lots AS varchar[]), CAST(:moved_amounts AS bigint[])) AS m(id, moved),
+       account
   WHERE lots.id = m.id
   RETURNING lots.id),
 new_lot AS (
   INSERT INTO lots (id, account_id, kind, amount, remaining, expires_at, created_at)
-  SELECT n.id, :card, n.kind, n.amount, n.amount, n.expires_at, :now
+  SELECT n.id, account.id, n.kind, n.amount, n.amount, n.expires_at, :now
   FROM json_to_recordset(CAST(:new_lots AS json))
-       AS n(id varchar, kind varchar, amount bigint, expires_at timestamptz)
+       AS n(id varchar, kind varchar, amount bigint, expires_at timestamptz),
+       account
   RETURNING id),
 activity AS (
   INSERT INTO activities (id, account_id, type, amount, currency, balance_after, state_after,
                           reason, reference, metadata, channel, integration_id, location_id,
                           api_key_id, staff_user_id, redeem_activity_id, hold_id,
                           lot_movements, created_at)
-  VALUES (:activity_id, :card, :type, :amount, :currency, :balance_after, :state_after,
-          :reason, CAST(:reference AS json), CAST(:metadata AS json), :channel,
-          :integration_id, :location_id, :api_key_id, :staff_user_id, :redeem_activity_id,
-          :hold_id, CAST(:lot_movements AS json), :now)
+  SELECT CAST(:activity_id AS varchar), account.id, CAST(:type AS varchar),
+         CAST(:amount AS bigint), CAST(:currency AS varchar), CAST(:balance_after AS bigint),
+         CAST(:state_after AS varchar), CAST(:reason AS text), CAST(:reference AS json),
+         CAST(:metadata AS json), CAST(:channel AS varchar), CAST(:integration_id AS varchar),
+         CAST(:location_id AS varchar), CAST(:api_key_id AS varchar),
+         CAST(:staff_user_id AS varchar), CAST(:redeem_activity_id AS varchar),
+         CAST(:hold_id AS varchar), CAST(:lot_movements AS json), :now
+  FROM account
   RETURNING id),
 posting AS (
   INSERT INTO postings (activity_id, account_id, currency, amount)
-  SELECT :activity_id, p.account_id, :currency, p.amount
-  FROM json_to_recordset(CAST(:postings AS json)) AS p(account_id varchar, amount bigint)
-  RETURNING id)
-INSERT INTO events (id, type, account_id, sequence, data, created_at)
-SELECT e.id, e.type, e.account_id, e.sequence, e.data, :now
-FROM json_to_recordset(CAST(:events AS json))
-     AS e(id varchar, type varchar, account_id varchar, sequence integer, data json)
+  SELECT activity.id, p.account_id, :currency, p.amount
+  FROM json_to_recordset(CAST(:postings AS json)) AS p(account_id varchar, amount bigint),
+       activity
+  RETURNING id),
+event AS (
+  INSERT INTO events (id, type, account_id, sequence, data, created_at)
+  SELECT e.id, e.type, e.account_id, e.sequence, e.data, :now
+  FROM json_to_recordset(CAST(:events AS json))
+       AS e(id varchar, type varchar, account_id varchar, sequence integer, data json),
+       account
+  RETURNING id){along}
+SELECT count(*) AS written FROM account
 """
-).bindparams(
+_BINDS: tuple[BindParameter[Any], ...] = (
     bindparam("now", type_=UTCDateTime()),
     bindparam("moved_lots", type_=ARRAY(String())),
     bindparam("moved_amounts", type_=ARRAY(BigInteger())),
@@ -82,6 +102,34 @@ FROM json_to_recordset(CAST(:events AS json))
         )
     ),
 )
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+_STATEMENTS: dict[tuple[str, tuple[str, ...]] | None, TextClause] = {
+    None: text(_WRITE.format(along="")).bindparams(*_BINDS)
+}
+
+
+def _statement(along: AlongRow | None) -> TextClause:
+    """The write, with an INSERT of ``along``'s row as one more CTE; built once per shape."""
+    if along is None:
+        return _STATEMENTS[None]
+    table, row = along
+    shape = (table.name, tuple(row))
+    if shape not in _STATEMENTS:
+        columns = [table.c[name] for name in row]
+        kinds = [column.type.compile(dialect=_POSTGRESQL) for column in columns]
+        values = ", ".join(
+            f"CAST(:along_{column.name} AS {kind})"
+            for column, kind in zip(columns, kinds, strict=True)
+        )
+        names = ", ".join(f'"{column.name}"' for column in columns)
+        # Names from our own table metadata, values bound: nothing from a request is spliced.
+        insert = f"INSERT INTO {table.name} ({names}) SELECT {values} FROM account"  # noqa: S608
+        cte = f",\nalong AS (\n  {insert})"
+        _STATEMENTS[shape] = text(_WRITE.format(along=cte)).bindparams(
+            *_BINDS,
+            *(bindparam(f"along_{column.name}", type_=column.type) for column in columns),
+        )
+    return _STATEMENTS[shape]
 
 
 def _json(value: Any) -> str | None:
@@ -99,17 +147,20 @@ async def write_rows(
     postings: list[tuple[str, int]],
     events: list[PendingEvent],
     now: datetime,
-) -> None:
-    """Write an activity's account move, state, lots, activity row, postings and events at once.
+    seen_version: int | None = None,
+    along: AlongRow | None = None,
+) -> bool:
+    """Write an activity's account move, state, lots, activity row, postings and events at once,
+    and ``along``'s row; True once written (see ``records.write_planned`` for ``seen_version``).
 
-    ``activity`` is the row ``records.write_activity`` built; the caller holds the card's lock.
+    ``activity`` is the row ``records.plan_write`` built.
     """
     expires = new_lot["expires_at"] if new_lot else None
     moved: dict[str, int] = {}  # one UPDATE per lot: a lot named twice would be moved once
     for lot_id, amount in activity["lot_movements"] or []:
         moved[lot_id] = moved.get(lot_id, 0) + amount
-    await conn.execute(
-        _WRITE,
+    result = await conn.execute(
+        _statement(along),
         {
             **activity,
             "activity_id": activity["id"],
@@ -142,5 +193,8 @@ async def write_rows(
                 ]
             ),
             "now": now,
+            "seen_version": seen_version,
+            **({f"along_{name}": value for name, value in along[1].items()} if along else {}),
         },
     )
+    return bool(result.scalar_one())

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.db.tables import (
@@ -26,7 +27,7 @@ from omnigift.ids import new_id
 from omnigift.ledger.cards import ActivityType, CardSnapshot, CardState
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lots import Lot, LotKind, Movement
-from omnigift.ledger.one_statement import write_rows
+from omnigift.ledger.one_statement import AlongRow, write_rows
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
 from omnigift.ledger.views import activity_view, card_view, wallet_view
@@ -215,6 +216,54 @@ async def open_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
     return [Lot(r.id, LotKind(r.kind), r.remaining, r.expires_at, r.created_at) for r in rows]
 
 
+# PostgreSQL: a card and its open lots in one statement, read together from one snapshot.
+_LOTS_AS_JSON = (
+    select(
+        func.json_agg(
+            aggregate_order_by(
+                func.json_build_array(
+                    lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at
+                ),
+                lots.c.id,
+            )
+        )
+    )
+    .where(lots.c.account_id == gift_cards.c.id, lots.c.remaining > 0)
+    .scalar_subquery()
+    .label("open_lots")
+)
+_READ_CARD_WITH_LOTS = (
+    card_query().add_columns(_LOTS_AS_JSON).where(gift_cards.c.id == bindparam("b_card"))
+)
+
+
+async def read_card_with_lots(
+    conn: AsyncConnection, card_id: str
+) -> tuple[CardRecord, list[Lot]] | None:
+    """PostgreSQL: a gift card and its open lots as one consistent snapshot, WITHOUT its lock.
+
+    What is decided on it may be written only if the card has not moved since: see
+    ``write_planned(..., seen_version=card.version)``.
+    """
+    row = (await conn.execute(_READ_CARD_WITH_LOTS, {"b_card": card_id})).first()
+    if row is None:
+        return None
+    found = [
+        Lot(lot_id, LotKind(kind), remaining, _instant(expires), _at(created))
+        for lot_id, kind, remaining, expires, created in row.open_lots or []
+    ]
+    return CardRecord.from_row(row), found
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else _at(value)
+
+
+def _at(value: str) -> datetime:
+    """A timestamp as JSON renders it (ISO 8601 with an offset), in UTC."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
 @dataclass(slots=True)
 class NewLot:
     kind: LotKind
@@ -254,19 +303,29 @@ class Written:
     card: CardRecord
 
 
-async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -> Written:
-    """Apply a checked change: balance, held, state, lots, the activity, its postings, its events.
+@dataclass(slots=True)
+class PlannedWrite:
+    """Every row a checked change writes, worked out before anything is sent."""
 
-    The caller holds the card's lock (``lock_card``). The balance and held columns move by deltas,
-    and the database's CHECK constraints refuse a negative balance as a last line of defence.
-    """
+    change: Change
+    activity: dict[str, Any]
+    after: CardRecord
+    events: list[PendingEvent]
+    delta: int
+
+    @property
+    def written(self) -> Written:
+        return Written(activity=self.activity, card=self.after)
+
+
+def plan_write(change: Change, now: datetime) -> PlannedWrite:
+    """The activity row, the card after it and its events; checks the postings balance."""
     card = change.card
     assert_balanced(change.postings)
     delta = sum(amount for account, amount in change.postings if account == card.id)
     state_after = change.state_after or card.state
-    activity_id = change.activity_id
     activity = {
-        "id": activity_id,
+        "id": change.activity_id,
         "account_id": card.id,
         "type": change.type.value,
         "amount": change.amount,
@@ -291,26 +350,63 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
         version=card.version + n_events,
         updated_at=now,
     )
-    pending = _events_for(change, activity, after)
+    return PlannedWrite(change, activity, after, _events_for(change, activity, after), delta)
+
+
+async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -> Written:
+    """Apply a checked change: balance, held, state, lots, the activity, its postings, its events.
+
+    The caller holds the card's lock (``lock_card``). The balance and held columns move by deltas,
+    and the database's CHECK constraints refuse a negative balance as a last line of defence.
+    """
+    planned = plan_write(change, now)
+    await write_planned(conn, planned, now)
+    return planned.written
+
+
+async def write_planned(
+    conn: AsyncConnection,
+    planned: PlannedWrite,
+    now: datetime,
+    *,
+    seen_version: int | None = None,
+    along: AlongRow | None = None,
+) -> bool:
+    """Write a planned change, and ``along`` with it; True once written.
+
+    With ``seen_version`` (PostgreSQL only) the caller read the card without its lock: everything
+    is written only if the card's account is still at that version, and otherwise nothing is
+    written and the answer is False. Every change to a card's value, holds or state moves its
+    version, so an unchanged version means the read still holds.
+    """
+    change, card = planned.change, planned.change.card
+    state_changed = planned.after.state is not card.state
     if conn.dialect.name == "postgresql":
-        await write_rows(
+        return await write_rows(
             conn,
-            activity,
-            delta=delta,
+            planned.activity,
+            delta=planned.delta,
             held_delta=change.held_delta,
-            state_changed=state_after is not card.state,
+            state_changed=state_changed,
             new_lot=_lot_row(change.new_lot) if change.new_lot else None,
             postings=change.postings,
-            events=pending,
+            events=planned.events,
             now=now,
+            seen_version=seen_version,
+            along=along,
         )
-        return Written(activity=activity, card=after)
-
+    if seen_version is not None:
+        raise ValueError("a write on what was read without the lock is for PostgreSQL only")
     await move_account(
-        conn, card.id, now, delta=delta, held_delta=change.held_delta, events=len(pending)
+        conn,
+        card.id,
+        now,
+        delta=planned.delta,
+        held_delta=change.held_delta,
+        events=len(planned.events),
     )
-    if state_after is not card.state:
-        await conn.execute(_SET_STATE, {"b_card": card.id, "state": state_after.value})
+    if state_changed:
+        await conn.execute(_SET_STATE, {"b_card": card.id, "state": planned.after.state.value})
     if change.lot_movements:
         await conn.execute(
             _MOVE_LOTS,
@@ -318,13 +414,13 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
         )
     if change.new_lot:
         await insert_lot(conn, card.id, change.new_lot, now)
-    await conn.execute(_INSERT_ACTIVITY, activity)
+    await conn.execute(_INSERT_ACTIVITY, planned.activity)
     if change.postings:
         await conn.execute(
             _INSERT_POSTINGS,
             [
                 {
-                    "activity_id": activity_id,
+                    "activity_id": change.activity_id,
                     "account_id": account,
                     "currency": card.currency,
                     "amount": amount,
@@ -332,8 +428,10 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
                 for account, amount in change.postings
             ],
         )
-    await record(conn, pending, now)
-    return Written(activity=activity, card=after)
+    await record(conn, planned.events, now)
+    if along is not None:
+        await conn.execute(along[0].insert(), along[1])
+    return True
 
 
 async def update_card(

@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import PrincipalDep, RuntimeDep, require
-from omnigift.api.idempotency import IdempotencyDep, Outcome, run_idempotent
+from omnigift.api.idempotency import IdempotencyDep, Outcome, run_activity
 from omnigift.api.problems import ApiError, ApiErrorCode
 from omnigift.api.routes.common import (
     PROBLEMS,
@@ -22,10 +21,11 @@ from omnigift.api.routes.common import (
 from omnigift.api.schemas import Activity, ActivityCreate, ActivityList, RedemptionCreate
 from omnigift.clock import utcnow
 from omnigift.keys import Principal, Scope
-from omnigift.ledger.activities import ActivityRequest, apply_activity
+from omnigift.ledger.activities import ActivityRequest
 from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.lookup import find_by_code
 from omnigift.ledger.queries import ActivityFilter, get_card, list_activities
+from omnigift.ledger.records import Written
 from omnigift.ledger.views import activity_view
 
 router = APIRouter(tags=["activities"], responses=PROBLEMS)
@@ -75,13 +75,10 @@ async def create_activity(
 
     gift_card_only(card_id)
 
-    async def work(conn: AsyncConnection, now: datetime) -> Outcome:
-        written = await apply_activity(
-            conn, card_id, request, runtime.policy, principal.origin, now
-        )
+    def respond(written: Written) -> Outcome:
         return Outcome(201, activity_view(written.activity), [body.type.value])
 
-    return await run_idempotent(runtime, principal, idem, work)
+    return await run_activity(runtime, principal, idem, card_id, request, respond)
 
 
 @router.post(
@@ -106,19 +103,19 @@ async def redeem_by_code(
         utcnow(),
     )
 
-    async def work(conn: AsyncConnection, now: datetime) -> Outcome:
-        redeem = ActivityRequest(
-            type=ActivityType.REDEEM,
-            amount=body.amount.amount,
-            currency=body.amount.currency,
-            reference=_reference(body),
-            metadata=body.metadata,
-            allow_partial=body.allow_partial,
-        )
-        written = await apply_activity(conn, card.id, redeem, runtime.policy, principal.origin, now)
+    redeem = ActivityRequest(
+        type=ActivityType.REDEEM,
+        amount=body.amount.amount,
+        currency=body.amount.currency,
+        reference=_reference(body),
+        metadata=body.metadata,
+        allow_partial=body.allow_partial,
+    )
+
+    def respond(written: Written) -> Outcome:
         return Outcome(201, activity_view(written.activity), [ActivityType.REDEEM.value])
 
-    return await run_idempotent(runtime, principal, idem, work)
+    return await run_activity(runtime, principal, idem, card.id, redeem, respond)
 
 
 @router.get(
