@@ -72,9 +72,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
     app.state.connectors = ConnectorPool(runtime.db, runtime.sync.sealer, platforms)
     app.state.health = HealthTracker(runtime.db, runtime.sync.failing_after)
     problems.install(app)
-    routers = (
-        gift_cards,
+    routers = (  # routes are tried in this order: the redeem path's first
         activities,
+        gift_cards,
         holds,
         events,
         webhooks,

@@ -15,3 +15,9 @@ LATENCY = Histogram(
 )
 ACTIVITIES = Counter("omnigift_activities_total", "Activities recorded", ["type"])
 EXPIRED = Counter("omnigift_expiry_total", "Cards, lots and holds ended by expiry", ["what"])
+REDEEM_WAYS = Counter(
+    "omnigift_redeem_way_total",
+    "Redeems by the way they were written: short (read, then a write guarded by the card's "
+    "version) or locked (the card moved in between, or the redeem needed the lock)",
+    ["way"],
+)

@@ -61,3 +61,25 @@ async def test_concurrent_holds_and_redeems_never_exceed_the_balance(app_client,
     final = await card(app_client, admin, issued["id"])
     assert final["available"]["amount"] == 5_000 - 7 * 700
     assert final["available"]["amount"] >= 0
+
+
+def _redeems_by(way: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("omnigift_redeem_way_total", {"way": way}) or 0.0
+
+
+async def test_a_busy_card_is_redeemed_the_short_way_as_its_requests_take_turns(
+    app_client, admin
+):
+    issued = await issue(app_client, admin, 10_000)
+    short, locked = _redeems_by("short"), _redeems_by("locked")
+
+    responses = await asyncio.gather(
+        *(act(app_client, admin, issued["id"], "redeem", 100) for _ in range(20))
+    )
+
+    assert [r.status_code for r in responses] == [201] * 20
+    assert _redeems_by("short") - short == 20  # none found the card moved under it
+    assert _redeems_by("locked") == locked
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(8_000)

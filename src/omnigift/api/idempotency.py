@@ -34,14 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep
 from omnigift.api.problems import ApiError, ApiErrorCode
+from omnigift.api.turns import card_turn
 from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
 from omnigift.keys import Principal
 from omnigift.ledger.activities import ActivityRequest, apply_activity, plan_redeem_unlocked
+from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.errors import LedgerError
 from omnigift.ledger.records import Written, write_planned
-from omnigift.metrics import ACTIVITIES
+from omnigift.metrics import ACTIVITIES, REDEEM_WAYS
 
 
 @dataclass
@@ -134,8 +136,10 @@ async def run_activity(
     On PostgreSQL a redeem goes first the short way: one read of the card and its lots, then one
     statement that writes the activity and the idempotency key only if the card has not moved
     since, each statement its own transaction (2 round trips, not 6, and the card's row is
-    locked only while that statement runs). When the card did move (a busy card), or the redeem
-    is refused, or value is due to lapse first, it runs again the usual way, under the lock.
+    locked only while that statement runs). Requests of this process on one card take turns
+    (``turns``), so they do not move it under one another. When the card did move (a writer in
+    another process), or the redeem is refused, or value is due to lapse first, it runs again
+    the usual way, under the lock.
     """
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
@@ -143,11 +147,15 @@ async def run_activity(
         return respond(await apply_activity(conn, card_id, request, policy, origin, now))
 
     with _in_flight(principal, idem):
-        if not runtime.db.is_sqlite:
-            answered = await _run_unlocked(runtime, principal, idem, card_id, request, respond)
-            if answered is not None:
-                return answered
-        return await _run_locked(runtime.db, principal, idem, work)
+        async with card_turn(card_id):
+            if not runtime.db.is_sqlite:
+                answered = await _run_unlocked(runtime, principal, idem, card_id, request, respond)
+                if answered is not None:
+                    REDEEM_WAYS.labels(way="short").inc()
+                    return answered
+            if request.type is ActivityType.REDEEM:
+                REDEEM_WAYS.labels(way="locked").inc()
+            return await _run_locked(runtime.db, principal, idem, work)
 
 
 async def _run_locked(

@@ -1,0 +1,47 @@
+"""Requests on one card take turns within this process.
+
+A redeem's short way (``idempotency.run_activity``) reads the card, then writes only if the card
+has not moved since. Sixteen tills redeeming one card at once would mostly find it moved, and each
+would then take the locked way: wasted round trips and a queue on the card's row lock inside
+PostgreSQL, holding a connection each. Taking turns here first, the requests of this process
+never move the card under one another, so the short way holds; only writers in other processes
+(the worker, a second server process) can still send one the locked way. A turn costs an
+uncontended lock when cards differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0  # requests holding or waiting for the turn
+
+
+_TURNS: dict[str, _Turn] = {}
+
+
+@asynccontextmanager
+async def card_turn(card_id: str) -> AsyncIterator[None]:
+    """Wait for this card's turn in this process, and hold it for the block."""
+    turn = _TURNS.get(card_id)
+    if turn is None:
+        turn = _TURNS[card_id] = _Turn()
+    turn.waiting += 1
+    try:
+        async with turn.lock:
+            yield
+    finally:
+        turn.waiting -= 1
+        if not turn.waiting:
+            del _TURNS[card_id]
+
+
+def cards_in_turn() -> int:
+    """How many cards have a request running or waiting (0 when idle: nothing is kept)."""
+    return len(_TURNS)
