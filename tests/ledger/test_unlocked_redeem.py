@@ -129,3 +129,35 @@ async def test_a_refusal_is_raised_as_under_the_lock(runtime):
     card_id = await issue(runtime, 5_000)
     with pytest.raises(InsufficientFunds):
         await plan(runtime, card_id, 5_001)
+
+
+async def test_the_card_a_write_left_is_planned_on_without_a_read(runtime):
+    card_id = await issue(runtime, 5_000)
+    first = await plan(runtime, card_id, 1_000)
+    assert await write(runtime, first)
+
+    async with runtime.db.autocommit() as conn:
+        second = await plan_redeem_unlocked(
+            conn, card_id, redeem(500), runtime.policy, Origin(), T0, known=first.known_after
+        )
+        assert first.known_after == await read_card_with_lots(conn, card_id)
+    assert second is not None
+    assert await write(runtime, second)
+    assert (await card(runtime, card_id)).balance == 3_500
+
+
+async def test_what_a_write_left_is_still_checked_against_the_card(runtime):
+    card_id = await issue(runtime, 5_000)
+    first = await plan(runtime, card_id, 1_000)
+    assert await write(runtime, first)
+    await act(runtime, card_id, ActivityType.REDEEM, 3_900)  # by someone else since
+    before = await row_counts(runtime)
+
+    async with runtime.db.autocommit() as conn:
+        stale = await plan_redeem_unlocked(
+            conn, card_id, redeem(500), runtime.policy, Origin(), T0, known=first.known_after
+        )
+    assert stale is not None
+    assert await write(runtime, stale) is False
+    assert await row_counts(runtime) == before
+    assert (await card(runtime, card_id)).balance == 100

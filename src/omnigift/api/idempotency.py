@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.turns import card_turn
+from omnigift.api.turns import Turn, card_turn
 from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
@@ -147,9 +147,9 @@ async def run_activity(
         return respond(await apply_activity(conn, card_id, request, policy, origin, now))
 
     with _in_flight(principal, idem):
-        async with card_turn(card_id):
+        async with card_turn(card_id) as turn:
             if not runtime.db.is_sqlite:
-                answered = await _run_unlocked(runtime, principal, idem, card_id, request, respond)
+                answered = await _run_unlocked(runtime, principal, idem, turn, request, respond)
                 if answered is not None:
                     REDEEM_WAYS.labels(way="short").inc()
                     return answered
@@ -183,17 +183,18 @@ async def _run_unlocked(
     runtime: RuntimeDep,
     principal: Principal,
     idem: IdempotencyKey,
-    card_id: str,
+    turn: Turn,
     request: ActivityRequest,
     respond: Callable[[Written], Outcome],
 ) -> Response | None:
     """The short way of ``run_activity``; None when it wrote nothing and the usual way must run."""
     db = runtime.db
+    known, turn.known = turn.known, None  # kept only if this request writes
     async with db.autocommit() as conn:
         now = utcnow()
         try:
             planned = await plan_redeem_unlocked(
-                conn, card_id, request, runtime.policy, principal.origin, now
+                conn, turn.card_id, request, runtime.policy, principal.origin, now, known=known
             )
         except LedgerError:
             return None  # refusals are decided, and answered, under the lock
@@ -207,7 +208,10 @@ async def _run_unlocked(
             written = await write_planned(conn, planned, now, seen_version=seen, along=key_row)
         except IntegrityError as exc:
             return await _collided(db, principal, idem, exc)
-    return _answer(outcome, content) if written else None
+    if not written:
+        return None
+    turn.known = planned.known_after
+    return _answer(outcome, content)
 
 
 def _stored(

@@ -7,6 +7,11 @@ PostgreSQL, holding a connection each. Taking turns here first, the requests of 
 never move the card under one another, so the short way holds; only writers in other processes
 (the worker, a second server process) can still send one the locked way. A turn costs an
 uncontended lock when cards differ.
+
+While requests wait, a turn also hands on what the last one wrote: the card and its lots as they
+now stand (``Turn.known``), so the next need not read them again. Its write is guarded by the
+card's version all the same, so a change made meanwhile by another process is never missed.
+Nothing is kept once no request waits.
 """
 
 from __future__ import annotations
@@ -16,26 +21,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from omnigift.ledger.records import CardWithLots
+
 
 @dataclass
-class _Turn:
+class Turn:
+    """One card's turn: who waits for it, and what the last holder left the card as."""
+
+    card_id: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: int = 0  # requests holding or waiting for the turn
+    known: CardWithLots | None = None
 
 
-_TURNS: dict[str, _Turn] = {}
+_TURNS: dict[str, Turn] = {}
 
 
 @asynccontextmanager
-async def card_turn(card_id: str) -> AsyncIterator[None]:
+async def card_turn(card_id: str) -> AsyncIterator[Turn]:
     """Wait for this card's turn in this process, and hold it for the block."""
     turn = _TURNS.get(card_id)
     if turn is None:
-        turn = _TURNS[card_id] = _Turn()
+        turn = _TURNS[card_id] = Turn(card_id)
     turn.waiting += 1
     try:
         async with turn.lock:
-            yield
+            yield turn
     finally:
         turn.waiting -= 1
         if not turn.waiting:

@@ -30,7 +30,14 @@ from omnigift.ledger.cards import (
 from omnigift.ledger.errors import InvalidRequest, NotFound, RefundExceedsRedemption
 from omnigift.ledger.issuing import LotSpec
 from omnigift.ledger.lapsing import lapse_lots, lapse_plan
-from omnigift.ledger.lots import Lot, LotKind, Movement, plan_burn, plan_restore
+from omnigift.ledger.lots import (
+    Lot,
+    LotKind,
+    Movement,
+    after_movements,
+    plan_burn,
+    plan_restore,
+)
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.policy import LedgerPolicy
 from omnigift.ledger.postings import (
@@ -42,6 +49,7 @@ from omnigift.ledger.postings import (
 )
 from omnigift.ledger.records import (
     CardRecord,
+    CardWithLots,
     Change,
     NewLot,
     PlannedWrite,
@@ -118,24 +126,31 @@ async def plan_redeem_unlocked(
     policy: LedgerPolicy,
     origin: Origin,
     now: datetime,
+    *,
+    known: CardWithLots | None = None,
 ) -> PlannedWrite | None:
     """PostgreSQL: plan a gift card redeem from one read of the card and its lots, WITHOUT the lock.
 
     The caller writes it with ``write_planned(..., seen_version=<the card's version as read>)``,
-    which writes nothing if the card moved meanwhile. None when the redeem cannot be planned
-    this way (another activity, a store credit, no such card, value due to lapse first): the
-    caller then takes ``apply_activity``. Refusals raise as there.
+    which writes nothing if the card moved meanwhile. With ``known`` (what the caller's previous
+    write left: ``PlannedWrite.known_after``) nothing is read: the guarded write checks it all
+    the same. None when the redeem cannot be planned this way (another activity, a store
+    credit, no such card, value due to lapse first): the caller then takes ``apply_activity``.
+    Refusals raise as there.
     """
     if request.type is not ActivityType.REDEEM or is_wallet_id(card_id):
         return None
     check_request(request)
-    read = await read_card_with_lots(conn, card_id)
+    read = known or await read_card_with_lots(conn, card_id)
     if read is None:
         return None
     card, lots = read
     if lapse_plan(card, lots, now):
         return None
-    return plan_write(await _change(conn, card, lots, request, policy, origin, now), now)
+    change = await _change(conn, card, lots, request, policy, origin, now)
+    planned = plan_write(change, now)
+    planned.lots_after = after_movements(lots, change.lot_movements)
+    return planned
 
 
 async def _change(

@@ -14,13 +14,12 @@ capture may still spend the expired value kept for it.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.ledger.cards import ActivityType
-from omnigift.ledger.lots import Lot, Movement, is_due
+from omnigift.ledger.lots import Lot, Movement, after_movements, is_due
 from omnigift.ledger.origin import SYSTEM
 from omnigift.ledger.postings import SystemAccount, debit_card
 from omnigift.ledger.records import CardRecord, Change, write_activity
@@ -70,6 +69,4 @@ async def lapse_lots(
         postings=debit_card(card.id, card.currency, amount, SystemAccount.BREAKAGE),
     )
     written = await write_activity(conn, change, now)
-    moved = dict(plan)
-    after = [replace(lot, remaining=lot.remaining + moved.get(lot.id, 0)) for lot in lots]
-    return written.card, [lot for lot in after if lot.remaining > 0]
+    return written.card, after_movements(lots, plan)

@@ -11,7 +11,7 @@ spends such value, the part of it that was kept for open holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -76,6 +76,15 @@ def plan_burn(lots: list[Lot], amount: int, *, at: datetime | None = None) -> li
     if left:
         raise ValueError(f"lots hold {amount - left} less than the {amount} to spend")
     return plan
+
+
+def after_movements(lots: list[Lot], movements: list[Movement]) -> list[Lot]:
+    """The lots still holding value once the (signed) movements are applied."""
+    moved: dict[str, int] = {}
+    for lot_id, amount in movements:
+        moved[lot_id] = moved.get(lot_id, 0) + amount
+    after = [replace(lot, remaining=lot.remaining + moved.get(lot.id, 0)) for lot in lots]
+    return [lot for lot in after if lot.remaining > 0]
 
 
 def plan_restore(

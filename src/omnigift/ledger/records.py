@@ -237,9 +237,11 @@ _READ_CARD_WITH_LOTS = (
 )
 
 
-async def read_card_with_lots(
-    conn: AsyncConnection, card_id: str
-) -> tuple[CardRecord, list[Lot]] | None:
+# A card and its open lots, as they stood at one moment.
+CardWithLots = tuple[CardRecord, list[Lot]]
+
+
+async def read_card_with_lots(conn: AsyncConnection, card_id: str) -> CardWithLots | None:
     """PostgreSQL: a gift card and its open lots as one consistent snapshot, WITHOUT its lock.
 
     What is decided on it may be written only if the card has not moved since: see
@@ -312,10 +314,16 @@ class PlannedWrite:
     after: CardRecord
     events: list[PendingEvent]
     delta: int
+    lots_after: list[Lot] | None = None  # the card's open lots once written, when known
 
     @property
     def written(self) -> Written:
         return Written(activity=self.activity, card=self.after)
+
+    @property
+    def known_after(self) -> CardWithLots | None:
+        """The card and its open lots as they stand once this is written, if the lots are known."""
+        return None if self.lots_after is None else (self.after, self.lots_after)
 
 
 def plan_write(change: Change, now: datetime) -> PlannedWrite:
