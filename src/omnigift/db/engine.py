@@ -88,9 +88,32 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for work that is ONE write statement, committed as it runs.
+
+        On PostgreSQL that is one round trip instead of three (BEGIN, the write, COMMIT), with
+        the same effect; on SQLite it is a write transaction, queued with the other writers.
+        """
+        if self.is_sqlite:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self.autocommit() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection (a consistent snapshot per statement or transaction)."""
-        async with self._read_engine.connect() as conn:
+        """A read-only connection.
+
+        On SQLite a block of reads sees one snapshot. On PostgreSQL each statement sees what was
+        committed when it started (READ COMMITTED, as inside a transaction there), and runs with
+        no transaction around it: no BEGIN and ROLLBACK round trips around every read.
+        """
+        if self.is_sqlite:
+            async with self._read_engine.connect() as conn:
+                yield conn
+            return
+        async with self.autocommit() as conn:
             yield conn
 
     async def dispose(self) -> None:

@@ -248,7 +248,7 @@ class MirrorJournal:
 
 
 async def _update(db: Database, mirror_id: str, values: dict[str, Any]) -> None:
-    async with db.transaction() as conn:
+    async with db.write_one() as conn:
         await conn.execute(update(mirrors).where(mirrors.c.id == mirror_id).values(values))
 
 
