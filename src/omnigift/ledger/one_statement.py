@@ -21,6 +21,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnigift.db import raw
+from omnigift.db.raw import RawStatement
 from omnigift.db.types import UTCDateTime
 from omnigift.events.outbox import PendingEvent
 
@@ -103,32 +105,42 @@ _BINDS: tuple[BindParameter[Any], ...] = (
     ),
 )
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
-_STATEMENTS: dict[tuple[str, tuple[str, ...]] | None, TextClause] = {
-    None: text(_WRITE.format(along="")).bindparams(*_BINDS)
-}
+Shape = tuple[str, tuple[str, ...]] | None  # the along row's table and columns, if any
+_STATEMENTS: dict[Shape, TextClause] = {None: text(_WRITE.format(along="")).bindparams(*_BINDS)}
+_RAW: dict[Shape, RawStatement] = {}
+
+
+def _shape(along: AlongRow | None) -> Shape:
+    return None if along is None else (along[0].name, tuple(along[1]))
+
+
+def _raw(along: AlongRow | None) -> RawStatement:
+    """The write for ``raw.fetchrow``, compiled once per shape."""
+    shape = _shape(along)
+    if shape not in _RAW:
+        _RAW[shape] = RawStatement(_statement(along))
+    return _RAW[shape]
 
 
 def _statement(along: AlongRow | None) -> TextClause:
     """The write, with an INSERT of ``along``'s row as one more CTE; built once per shape."""
-    if along is None:
-        return _STATEMENTS[None]
+    shape = _shape(along)
+    if along is None or shape in _STATEMENTS:
+        return _STATEMENTS[shape]
     table, row = along
-    shape = (table.name, tuple(row))
-    if shape not in _STATEMENTS:
-        columns = [table.c[name] for name in row]
-        kinds = [column.type.compile(dialect=_POSTGRESQL) for column in columns]
-        values = ", ".join(
-            f"CAST(:along_{column.name} AS {kind})"
-            for column, kind in zip(columns, kinds, strict=True)
-        )
-        names = ", ".join(f'"{column.name}"' for column in columns)
-        # Names from our own table metadata, values bound: nothing from a request is spliced.
-        insert = f"INSERT INTO {table.name} ({names}) SELECT {values} FROM account"  # noqa: S608
-        cte = f",\nalong AS (\n  {insert})"
-        _STATEMENTS[shape] = text(_WRITE.format(along=cte)).bindparams(
-            *_BINDS,
-            *(bindparam(f"along_{column.name}", type_=column.type) for column in columns),
-        )
+    columns = [table.c[name] for name in row]
+    kinds = [column.type.compile(dialect=_POSTGRESQL) for column in columns]
+    values = ", ".join(
+        f"CAST(:along_{column.name} AS {kind})" for column, kind in zip(columns, kinds, strict=True)
+    )
+    names = ", ".join(f'"{column.name}"' for column in columns)
+    # Names from our own table metadata, values bound: nothing from a request is spliced.
+    insert = f"INSERT INTO {table.name} ({names}) SELECT {values} FROM account"  # noqa: S608
+    cte = f",\nalong AS (\n  {insert})"
+    _STATEMENTS[shape] = text(_WRITE.format(along=cte)).bindparams(
+        *_BINDS,
+        *(bindparam(f"along_{column.name}", type_=column.type) for column in columns),
+    )
     return _STATEMENTS[shape]
 
 
@@ -159,42 +171,40 @@ async def write_rows(
     moved: dict[str, int] = {}  # one UPDATE per lot: a lot named twice would be moved once
     for lot_id, amount in activity["lot_movements"] or []:
         moved[lot_id] = moved.get(lot_id, 0) + amount
-    result = await conn.execute(
-        _statement(along),
-        {
-            **activity,
-            "activity_id": activity["id"],
-            "card": activity["account_id"],
-            "delta": delta,
-            "held_delta": held_delta,
-            "n_events": len(events),
-            "state_changed": state_changed,
-            "moved_lots": list(moved),
-            "moved_amounts": list(moved.values()),
-            "new_lots": _json(
-                [{**new_lot, "expires_at": expires.isoformat() if expires else None}]
-                if new_lot
-                else []
-            ),
-            "reference": _json(activity["reference"]),
-            "metadata": _json(activity["metadata"]),
-            "lot_movements": _json(activity["lot_movements"]),
-            "postings": _json([{"account_id": a, "amount": n} for a, n in postings]),
-            "events": _json(
-                [
-                    {
-                        "id": e.id,
-                        "type": e.type.value,
-                        "account_id": e.account_id,
-                        "sequence": e.sequence,
-                        "data": e.data,
-                    }
-                    for e in events
-                ]
-            ),
-            "now": now,
-            "seen_version": seen_version,
-            **({f"along_{name}": value for name, value in along[1].items()} if along else {}),
-        },
-    )
-    return bool(result.scalar_one())
+    params = {
+        **activity,
+        "activity_id": activity["id"],
+        "card": activity["account_id"],
+        "delta": delta,
+        "held_delta": held_delta,
+        "n_events": len(events),
+        "state_changed": state_changed,
+        "moved_lots": list(moved),
+        "moved_amounts": list(moved.values()),
+        "new_lots": _json(
+            [{**new_lot, "expires_at": expires.isoformat() if expires else None}] if new_lot else []
+        ),
+        "reference": _json(activity["reference"]),
+        "metadata": _json(activity["metadata"]),
+        "lot_movements": _json(activity["lot_movements"]),
+        "postings": _json([{"account_id": a, "amount": n} for a, n in postings]),
+        "events": _json(
+            [
+                {
+                    "id": e.id,
+                    "type": e.type.value,
+                    "account_id": e.account_id,
+                    "sequence": e.sequence,
+                    "data": e.data,
+                }
+                for e in events
+            ]
+        ),
+        "now": now,
+        "seen_version": seen_version,
+        **({f"along_{name}": value for name, value in along[1].items()} if along else {}),
+    }
+    if seen_version is not None:  # the short way: a connection with no transaction around it
+        row = await raw.fetchrow(conn, _raw(along), params)
+        return bool(row and row["written"])
+    return bool((await conn.execute(_statement(along), params)).scalar_one())

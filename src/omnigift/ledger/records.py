@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnigift.db import raw
 from omnigift.db.tables import (
     accounts,
     activities,
@@ -70,8 +71,9 @@ class CardRecord:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> CardRecord:
-        m = row._mapping
+    def from_row(cls, row: Any) -> CardRecord:
+        """From a SQLAlchemy row, or an asyncpg record of the same columns (``db.raw``)."""
+        m = row._mapping if isinstance(row, Row) else row
         return cls(
             id=m["id"],
             type=m["type"],
@@ -232,7 +234,7 @@ _LOTS_AS_JSON = (
     .scalar_subquery()
     .label("open_lots")
 )
-_READ_CARD_WITH_LOTS = (
+_READ_CARD_WITH_LOTS = raw.RawStatement(
     card_query().add_columns(_LOTS_AS_JSON).where(gift_cards.c.id == bindparam("b_card"))
 )
 
@@ -245,14 +247,15 @@ async def read_card_with_lots(conn: AsyncConnection, card_id: str) -> CardWithLo
     """PostgreSQL: a gift card and its open lots as one consistent snapshot, WITHOUT its lock.
 
     What is decided on it may be written only if the card has not moved since: see
-    ``write_planned(..., seen_version=card.version)``.
+    ``write_planned(..., seen_version=card.version)``. The connection is one with no
+    transaction around its statements (``Database.autocommit``): the read goes past SQLAlchemy.
     """
-    row = (await conn.execute(_READ_CARD_WITH_LOTS, {"b_card": card_id})).first()
+    row = await raw.fetchrow(conn, _READ_CARD_WITH_LOTS, {"b_card": card_id})
     if row is None:
         return None
     found = [
         Lot(lot_id, LotKind(kind), remaining, _instant(expires), _at(created))
-        for lot_id, kind, remaining, expires, created in row.open_lots or []
+        for lot_id, kind, remaining, expires, created in row["open_lots"] or []
     ]
     return CardRecord.from_row(row), found
 
