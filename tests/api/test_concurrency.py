@@ -69,9 +69,7 @@ def _redeems_by(way: str) -> float:
     return REGISTRY.get_sample_value("omnigift_redeem_way_total", {"way": way}) or 0.0
 
 
-async def test_a_busy_card_is_redeemed_the_short_way_as_its_requests_take_turns(
-    app_client, admin
-):
+async def test_a_busy_card_is_redeemed_the_short_way_as_its_requests_take_turns(app_client, admin):
     issued = await issue(app_client, admin, 10_000)
     short, locked = _redeems_by("short"), _redeems_by("locked")
 
