@@ -107,10 +107,12 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run only the background jobs (expiry, clean-up); stops cleanly on SIGTERM or Ctrl-C."""
+    from omnigift.serving import settle_heap
     from omnigift.worker import run_forever
 
     async def main() -> None:
         runtime = await _migrated(_runtime())
+        settle_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
