@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook
 
 from omnigift.clock import utcnow
+from omnigift.db import leases
 from omnigift.db.engine import Database
 from omnigift.db.tables import deliveries, delivery_attempts, events, webhook_endpoints
 from omnigift.events.addresses import Resolver, UnsafeURL
@@ -48,8 +49,8 @@ class DeliveryPolicy:
     concurrency: int = 32
 
 
-async def claim(db: Database, policy: DeliveryPolicy, now: datetime) -> list[dict[str, Any]]:
-    """Take a lease on up to ``concurrency`` due deliveries, each the next of its card."""
+def _due_deliveries() -> leases.Due:
+    """Due deliveries, each the next of its card for its endpoint (bound: now, limit)."""
     d, earlier = deliveries.alias("d"), deliveries.alias("earlier")
     waits_on_earlier = exists().where(
         earlier.c.endpoint_id == d.c.endpoint_id,
@@ -62,43 +63,46 @@ async def claim(db: Database, policy: DeliveryPolicy, now: datetime) -> list[dic
         .join(webhook_endpoints, webhook_endpoints.c.id == d.c.endpoint_id)
         .where(
             d.c.state == "pending",
-            d.c.next_attempt_at <= now,
-            or_(d.c.claimed_until.is_(None), d.c.claimed_until < now),
+            d.c.next_attempt_at <= bindparam("b_now"),
+            or_(d.c.claimed_until.is_(None), d.c.claimed_until < bindparam("b_now")),
             webhook_endpoints.c.enabled.is_(True),
             ~waits_on_earlier,
         )
         .order_by(d.c.position)
-        .limit(policy.concurrency)
+        .limit(bindparam("b_limit"))
     )
-    async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=d, skip_locked=True)
-        ids = list((await conn.execute(query)).scalars())
-        if not ids:
-            return []
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(ids))
-            .values(claimed_until=now + timedelta(seconds=policy.lease))
-        )
-        rows = await conn.execute(
-            select(
-                deliveries,
-                events.c.type,
-                events.c.created_at.label("event_created_at"),
-                events.c.sequence,
-                events.c.data,
-                webhook_endpoints.c.url,
-                webhook_endpoints.c.secret_sealed,
-                webhook_endpoints.c.previous_secret_sealed,
-                webhook_endpoints.c.previous_secret_expires_at,
-                webhook_endpoints.c.failing_since,
-            )
-            .join(events, events.c.id == deliveries.c.event_id)
-            .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
-            .where(deliveries.c.id.in_(ids))
-            .order_by(deliveries.c.position)
-        )
+    return leases.Due(query, deliveries, locked=d)
+
+
+_DUE = _due_deliveries()
+_CLAIMED = (
+    select(
+        deliveries,
+        events.c.type,
+        events.c.created_at.label("event_created_at"),
+        events.c.sequence,
+        events.c.data,
+        webhook_endpoints.c.url,
+        webhook_endpoints.c.secret_sealed,
+        webhook_endpoints.c.previous_secret_sealed,
+        webhook_endpoints.c.previous_secret_expires_at,
+        webhook_endpoints.c.failing_since,
+    )
+    .join(events, events.c.id == deliveries.c.event_id)
+    .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
+    .where(deliveries.c.id.in_(bindparam("b_leased", expanding=True)))
+    .order_by(deliveries.c.position)
+)
+
+
+async def claim(db: Database, policy: DeliveryPolicy, now: datetime) -> list[dict[str, Any]]:
+    """Take a lease on up to ``concurrency`` due deliveries, each the next of its card."""
+    params = {"b_now": now, "b_limit": policy.concurrency}
+    leased = await leases.lease(db, _DUE, now, policy.lease, params)
+    if not leased:
+        return []
+    async with db.read() as conn:
+        rows = await conn.execute(_CLAIMED, {"b_leased": [r.id for r in leased]})
         return [dict(row._mapping) for row in rows]
 
 

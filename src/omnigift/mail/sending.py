@@ -17,12 +17,12 @@ from typing import Any
 
 import aiosmtplib
 import structlog
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 
 from omnigift.codes import CodeVault, format_code
 from omnigift.config import Settings
 from omnigift.db.engine import Database
-from omnigift.db.leases import lease
+from omnigift.db.leases import Due, lease
 from omnigift.db.tables import emails
 from omnigift.ledger.records import find_card
 from omnigift.mail.rendering import Brand, Rendered, render
@@ -65,21 +65,24 @@ class MailSettings:
         )
 
 
+_DUE = Due(
+    select(emails)
+    .where(
+        emails.c.state == "queued",
+        emails.c.next_attempt_at <= bindparam("b_now"),
+        or_(emails.c.claimed_until.is_(None), emails.c.claimed_until < bindparam("b_now")),
+    )
+    .order_by(emails.c.next_attempt_at)
+    .limit(BATCH),
+    emails,
+)
+
+
 async def send_due(db: Database, vault: CodeVault, mail: MailSettings, now: datetime) -> int:
     """Send the e-mails that are due; how many were tried."""
     if mail.host is None:
         return 0  # kept queued until a server is configured
-    due = (
-        select(emails)
-        .where(
-            emails.c.state == "queued",
-            emails.c.next_attempt_at <= now,
-            or_(emails.c.claimed_until.is_(None), emails.c.claimed_until < now),
-        )
-        .order_by(emails.c.next_attempt_at)
-        .limit(BATCH)
-    )
-    rows = await lease(db, due, emails, now, LEASE_SECONDS)
+    rows = await lease(db, _DUE, now, LEASE_SECONDS, {"b_now": now})
     for row in rows:
         await _send_one(db, vault, mail, row, now)
     return len(rows)

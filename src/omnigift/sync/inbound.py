@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from omnigift.connectors.base import Notification
@@ -54,22 +54,25 @@ class Queued:
     notification: Notification
 
 
+_DUE = leases.Due(
+    select(inbound_notifications)
+    .where(
+        inbound_notifications.c.state == "pending",
+        inbound_notifications.c.next_attempt_at <= bindparam("b_now"),
+        or_(
+            inbound_notifications.c.claimed_until.is_(None),
+            inbound_notifications.c.claimed_until < bindparam("b_now"),
+        ),
+    )
+    .order_by(inbound_notifications.c.received_at)
+    .limit(bindparam("b_limit")),
+    inbound_notifications,
+)
+
+
 async def claim_due(db: Database, now: datetime, limit: int, lease: float) -> list[Queued]:
     """Lease due notifications, oldest platform trigger time first."""
-    query = (
-        select(inbound_notifications)
-        .where(
-            inbound_notifications.c.state == "pending",
-            inbound_notifications.c.next_attempt_at <= now,
-            or_(
-                inbound_notifications.c.claimed_until.is_(None),
-                inbound_notifications.c.claimed_until < now,
-            ),
-        )
-        .order_by(inbound_notifications.c.received_at)
-        .limit(limit)
-    )
-    rows = await leases.lease(db, query, inbound_notifications, now, lease)
+    rows = await leases.lease(db, _DUE, now, lease, {"b_now": now, "b_limit": limit})
     return [
         Queued(
             r.id,

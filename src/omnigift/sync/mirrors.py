@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.connectors.base import CardTarget, MirrorState
@@ -143,22 +143,25 @@ class Claimed:
     state: MirrorState
 
 
+_DUE = leases.Due(
+    select(mirrors)
+    .join(integrations, integrations.c.id == mirrors.c.integration_id)
+    .where(
+        mirrors.c.wanted > mirrors.c.done,
+        mirrors.c.next_attempt_at <= bindparam("b_now"),
+        or_(mirrors.c.claimed_until.is_(None), mirrors.c.claimed_until < bindparam("b_now")),
+        mirrors.c.status != "blocked",
+        integrations.c.enabled.is_(True),
+    )
+    .order_by(mirrors.c.next_attempt_at)
+    .limit(bindparam("b_limit")),
+    mirrors,
+)
+
+
 async def claim_due(db: Database, now: datetime, limit: int, lease: float) -> list[Claimed]:
     """Lease up to ``limit`` mirrors with work due; each is held by one worker at a time."""
-    query = (
-        select(mirrors)
-        .join(integrations, integrations.c.id == mirrors.c.integration_id)
-        .where(
-            mirrors.c.wanted > mirrors.c.done,
-            mirrors.c.next_attempt_at <= now,
-            or_(mirrors.c.claimed_until.is_(None), mirrors.c.claimed_until < now),
-            mirrors.c.status != "blocked",
-            integrations.c.enabled.is_(True),
-        )
-        .order_by(mirrors.c.next_attempt_at)
-        .limit(limit)
-    )
-    rows = await leases.lease(db, query, mirrors, now, lease)
+    rows = await leases.lease(db, _DUE, now, lease, {"b_now": now, "b_limit": limit})
     return [
         Claimed(
             r.id,
