@@ -3,7 +3,9 @@
 Writes run in ``Database.transaction()``: one database transaction that commits only when the block
 finishes without an exception, and rolls back otherwise (cosmicpython's unit of work). On SQLite a
 write transaction begins IMMEDIATE, so writers queue up front instead of failing on upgrade;
-reads use a separate engine that does not take the write lock. On PostgreSQL both are one engine.
+reads use a separate engine that does not take the write lock. On PostgreSQL both are one engine,
+and a read or a single write needs no transaction around it: ``read``, ``write_one`` and
+``autocommit`` save the BEGIN and COMMIT (or ROLLBACK) round trips.
 
 SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in growing steps
 (up to 100 ms) before it looks again: sixteen tills redeeming at once spent most of their time
