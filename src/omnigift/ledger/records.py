@@ -371,7 +371,9 @@ async def write_activity(conn: AsyncConnection, change: Change, now: datetime) -
     and the database's CHECK constraints refuse a negative balance as a last line of defence.
     """
     planned = plan_write(change, now)
-    await write_planned(conn, planned, now)
+    if not await write_planned(conn, planned, now):
+        # Unguarded, the write always finds the locked account; never drop an activity silently.
+        raise RuntimeError(f"no account {change.card.id} to write the activity on")
     return planned.written
 
 
