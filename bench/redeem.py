@@ -393,6 +393,14 @@ def run_python_client(
     return result
 
 
+POOL_SIZE = 30  # the service's default OMNIGIFT_POOL_SIZE
+
+
+def sessions_opened(pg: pgserver.PostgresServer, db: str) -> int:
+    """Sessions ever opened on the database: a pool that keeps its connections adds none."""
+    return int(pg.psql(db, f"SELECT sessions FROM pg_stat_database WHERE datname = '{db}'"))
+
+
 def run_api(
     service: Service,
     cards_file: Path,
@@ -792,13 +800,20 @@ def bench_postgres(args: argparse.Namespace, work: Path, results: dict[str, Any]
     api: dict[str, Any] = {}
     fresh = lambda: checkpoint(pg, db)  # noqa: E731
     for clients in args.clients:
+        opened = sessions_opened(pg, db)
         api[str(clients)] = measured(
             args,
             f"API {clients}",
             lambda c=clients: run_api(service, cards_file, c, args.duration, postmaster, use_wrk),
             fresh,
         )
+        api[str(clients)]["new_sessions"] = sessions_opened(pg, db) - opened
         say(f"  (a) API        {clients:>3} clients: {line(api[str(clients)])}")
+        if api[str(clients)]["new_sessions"] > POOL_SIZE:
+            say(
+                f"  WARNING: the service opened {api[str(clients)]['new_sessions']} PostgreSQL "
+                "sessions during the run: its pool is not keeping its connections"
+            )
     results["api"] = api
 
     if use_wrk:
@@ -926,6 +941,7 @@ def line(r: dict[str, Any]) -> str:
     return (
         f"{r['rps']:>8.0f} redeems/s  p50 {fmt_ms(r['p50_ms'])}  p99 {fmt_ms(r['p99_ms'])}"
         f"  non-201/errors {r['non_201']}"
+        + (f"  new sessions {r['new_sessions']}" if "new_sessions" in r else "")
         + (f"  [other processes: {other:.2f} cores]" if other is not None else "")
     )
 
