@@ -81,3 +81,24 @@ async def test_a_busy_card_is_redeemed_the_short_way_as_its_requests_take_turns(
     assert _redeems_by("short") - short == 20  # none found the card moved under it
     assert _redeems_by("locked") == locked
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(8_000)
+
+
+async def test_a_retry_in_a_busy_cards_queue_replays_and_the_redeems_behind_it_still_land(
+    app_client, admin
+):
+    issued = await issue(app_client, admin, 10_000)
+    path = f"/v1/gift-cards/{issued['id']}/activities"
+    body = {"type": "redeem", "amount": usd(100)}
+    retried = {**admin, "Idempotency-Key": "till-7-sale-1"}
+    first = await app_client.post(path, json=body, headers=retried)
+    assert first.status_code == 201
+
+    retry, *others = await asyncio.gather(
+        app_client.post(path, json=body, headers=retried),
+        *(act(app_client, admin, issued["id"], "redeem", 100) for _ in range(10)),
+    )
+
+    assert retry.status_code == 201 and retry.headers.get("Idempotent-Replayed") == "true"
+    assert retry.json() == first.json()
+    assert [r.status_code for r in others] == [201] * 10
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(10_000 - 1_100)

@@ -53,3 +53,24 @@ async def test_nothing_is_kept_once_the_turns_end_even_after_an_error():
     results = await asyncio.gather(fail(), fail(), return_exceptions=True)
     assert all(isinstance(r, ValueError) for r in results)
     assert cards_in_turn() == 0
+
+
+async def test_a_holder_that_hands_on_lets_the_next_in_while_it_finishes():
+    landing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[object] = []
+
+    async def first() -> None:
+        async with card_turn("gc_1") as turn:
+            turn.hand_on(None, landing)
+            await asyncio.sleep(0.05)  # still writing
+            landing.set_result(None)
+
+    async def second() -> None:
+        await asyncio.sleep(0.01)
+        async with card_turn("gc_1") as turn:
+            seen.append(turn.landing)
+            assert not landing.done()  # in before the first ended
+
+    await asyncio.gather(first(), second())
+    assert seen == [landing]
+    assert cards_in_turn() == 0

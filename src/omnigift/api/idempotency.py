@@ -18,6 +18,7 @@ Keys are scoped to the API key that sent them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
@@ -42,7 +43,7 @@ from omnigift.keys import Principal
 from omnigift.ledger.activities import ActivityRequest, apply_activity, plan_redeem_unlocked
 from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.errors import LedgerError
-from omnigift.ledger.records import Written, write_planned
+from omnigift.ledger.records import CardWithLots, PlannedWrite, Written, write_planned
 from omnigift.metrics import ACTIVITIES, REDEEM_WAYS
 
 
@@ -189,29 +190,55 @@ async def _run_unlocked(
 ) -> Response | None:
     """The short way of ``run_activity``; None when it wrote nothing and the usual way must run."""
     db = runtime.db
-    known, turn.known = turn.known, None  # kept only if this request writes
+    known, previous = turn.known, turn.landing
+    turn.known = turn.landing = None  # until this request hands on what it plans to leave
     async with db.autocommit() as conn:
         now = utcnow()
-        try:
-            planned = await plan_redeem_unlocked(
-                conn, turn.card_id, request, runtime.policy, principal.origin, now, known=known
-            )
-        except LedgerError:
-            return None  # refusals are decided, and answered, under the lock
+
+        async def plan(on: CardWithLots | None) -> PlannedWrite | None:
+            try:
+                return await plan_redeem_unlocked(
+                    conn, turn.card_id, request, runtime.policy, principal.origin, now, known=on
+                )
+            except LedgerError:
+                return None  # refusals are decided, and answered, under the lock
+
+        planned = await plan(known)
         if planned is None:
+            turn.known, turn.landing = known, previous  # the next may still plan on them
             return None
-        outcome = respond(planned.written)
-        content = _json(outcome.body)
-        key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
-        seen = planned.change.card.version
+        landing: asyncio.Future[CardWithLots | None] = asyncio.get_running_loop().create_future()
+        turn.hand_on(planned.known_after, landing)
+        left: CardWithLots | None = None
         try:
-            written = await write_planned(conn, planned, now, seen_version=seen, along=key_row)
-        except IntegrityError as exc:
-            return await _collided(db, principal, idem, exc)
-    if not written:
-        return None
-    turn.known = planned.known_after
-    return _answer(outcome, content)
+            # The answer is made while the previous write is still on its way, and made again
+            # only if that write left something else.
+            outcome, content = _answered(planned, respond)
+            if previous is not None:
+                landed = await previous
+                if landed is not known:  # it left something else, or nothing we know of
+                    planned = await plan(landed)
+                    if planned is None:
+                        return None
+                    outcome, content = _answered(planned, respond)
+            key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
+            seen = planned.change.card.version
+            try:
+                written = await write_planned(conn, planned, now, seen_version=seen, along=key_row)
+            except IntegrityError as exc:
+                return await _collided(db, principal, idem, exc)
+            if written:
+                left = planned.known_after
+        finally:
+            landing.set_result(left)
+    return _answer(outcome, content) if left is not None else None
+
+
+def _answered(
+    planned: PlannedWrite, respond: Callable[[Written], Outcome]
+) -> tuple[Outcome, bytes]:
+    outcome = respond(planned.written)
+    return outcome, _json(outcome.body)
 
 
 def _stored(

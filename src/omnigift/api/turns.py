@@ -8,10 +8,13 @@ never move the card under one another, so the short way holds; only writers in o
 (the worker, a second server process) can still send one the locked way. A turn costs an
 uncontended lock when cards differ.
 
-While requests wait, a turn also hands on what the last one wrote: the card and its lots as they
-now stand (``Turn.known``), so the next need not read them again. Its write is guarded by the
-card's version all the same, so a change made meanwhile by another process is never missed.
-Nothing is kept once no request waits.
+While requests wait, a turn also hands on what the last one writes: the card and its lots as its
+write will leave them (``Turn.known``), so the next need not read them again. It hands them on as
+soon as it has planned its write (``Turn.hand_on``): the next plans while this one writes, and
+sends its own write only once this one's has landed (``Turn.landing``: what it left, or None), so
+the card's writes reach the database in turn. A next that planned on something that did not land
+plans again on what did. Every write stays guarded by the card's version, so a change made
+meanwhile by another process is never missed. Nothing is kept once no request waits.
 """
 
 from __future__ import annotations
@@ -26,12 +29,24 @@ from omnigift.ledger.records import CardWithLots
 
 @dataclass
 class Turn:
-    """One card's turn: who waits for it, and what the last holder left the card as."""
+    """One card's turn: who waits for it, and what the last holder's write leaves the card as."""
 
     card_id: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waiting: int = 0  # requests holding or waiting for the turn
+    waiting: int = 0  # requests holding or waiting for the turn, or still writing after it
     known: CardWithLots | None = None
+    landing: asyncio.Future[CardWithLots | None] | None = None
+    held: bool = False
+
+    def hand_on(
+        self, known: CardWithLots | None, landing: asyncio.Future[CardWithLots | None]
+    ) -> None:
+        """Let the next request take the turn now, planning on ``known``; ``landing`` will say
+        what this holder's write actually left (None: nothing it knows of)."""
+        self.known, self.landing = known, landing
+        if self.held:
+            self.held = False
+            self.lock.release()
 
 
 _TURNS: dict[str, Turn] = {}
@@ -45,9 +60,13 @@ async def card_turn(card_id: str) -> AsyncIterator[Turn]:
         turn = _TURNS[card_id] = Turn(card_id)
     turn.waiting += 1
     try:
-        async with turn.lock:
-            yield turn
+        await turn.lock.acquire()
+        turn.held = True
+        yield turn
     finally:
+        if turn.held:
+            turn.held = False
+            turn.lock.release()
         turn.waiting -= 1
         if not turn.waiting:
             del _TURNS[card_id]
