@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from omnigift.api.turns import card_turn, cards_in_turn
+from omnigift.api.turns import WRITES_AHEAD, card_turn, cards_in_turn
 
 
 async def test_blocks_on_one_card_run_one_at_a_time_in_arrival_order():
@@ -73,4 +73,29 @@ async def test_a_holder_that_hands_on_lets_the_next_in_while_it_finishes():
 
     await asyncio.gather(first(), second())
     assert seen == [landing]
+    assert cards_in_turn() == 0
+
+
+async def test_the_turn_passes_early_only_while_few_writes_are_on_their_way():
+    done = asyncio.Event()
+    kept_turn: list[bool] = []
+
+    async def writer() -> None:
+        async with card_turn("gc_1") as turn:
+            turn.writing += 1
+            landing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            turn.hand_on(None, landing)
+            kept_turn.append(turn.held)
+            await done.wait()  # its write is on its way
+            turn.writing -= 1
+            landing.set_result(None)
+
+    writers = [asyncio.create_task(writer()) for _ in range(WRITES_AHEAD + 2)]
+    await asyncio.sleep(0.01)
+    # The first WRITES_AHEAD pass the turn on; the next keeps it, so the last still waits.
+    assert kept_turn == [False] * WRITES_AHEAD + [True]
+    done.set()
+    await asyncio.gather(*writers)
+    # Once those writes landed, the last one in found none on their way: it passed early again.
+    assert kept_turn == [False] * WRITES_AHEAD + [True, False]
     assert cards_in_turn() == 0

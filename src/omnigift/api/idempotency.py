@@ -208,6 +208,7 @@ async def _run_unlocked(
             turn.known, turn.landing = known, previous  # the next may still plan on them
             return None
         landing: asyncio.Future[CardWithLots | None] = asyncio.get_running_loop().create_future()
+        turn.writing += 1
         turn.hand_on(planned.known_after, landing)
         left: CardWithLots | None = None
         try:
@@ -230,6 +231,7 @@ async def _run_unlocked(
             if written:
                 left = planned.known_after
         finally:
+            turn.writing -= 1
             landing.set_result(left)
     return _answer(outcome, content) if left is not None else None
 

@@ -37,18 +37,22 @@ class Turn:
     known: CardWithLots | None = None
     landing: asyncio.Future[CardWithLots | None] | None = None
     held: bool = False
+    writing: int = 0  # requests that planned a write that has not landed yet
 
     def hand_on(
         self, known: CardWithLots | None, landing: asyncio.Future[CardWithLots | None]
     ) -> None:
-        """Let the next request take the turn now, planning on ``known``; ``landing`` will say
-        what this holder's write actually left (None: nothing it knows of)."""
+        """The next request may plan on ``known``; ``landing`` will say what this holder's write
+        actually left (None: nothing it knows of). The turn passes at once, unless
+        ``WRITES_AHEAD`` writes are already on their way: each holds a database connection, so a
+        very busy card keeps the rest of its requests waiting here, not in the pool's queue."""
         self.known, self.landing = known, landing
-        if self.held:
+        if self.held and self.writing <= WRITES_AHEAD:
             self.held = False
             self.lock.release()
 
 
+WRITES_AHEAD = 2
 _TURNS: dict[str, Turn] = {}
 
 
