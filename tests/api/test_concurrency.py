@@ -102,3 +102,26 @@ async def test_a_retry_in_a_busy_cards_queue_replays_and_the_redeems_behind_it_s
     assert retry.json() == first.json()
     assert [r.status_code for r in others] == [201] * 10
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(10_000 - 1_100)
+
+
+async def test_a_busy_cards_redeems_are_each_planned_once(app_client, admin, monkeypatch):
+    from omnigift.api import idempotency
+
+    planned = 0
+    plan_redeem_unlocked = idempotency.plan_redeem_unlocked
+
+    async def counted(*args, **kwargs):
+        nonlocal planned
+        planned += 1
+        return await plan_redeem_unlocked(*args, **kwargs)
+
+    issued = await issue(app_client, admin, 10_000)
+    monkeypatch.setattr(idempotency, "plan_redeem_unlocked", counted)
+
+    responses = await asyncio.gather(
+        *(act(app_client, admin, issued["id"], "redeem", 100) for _ in range(20))
+    )
+
+    assert [r.status_code for r in responses] == [201] * 20
+    assert planned == 20  # each planned on what the one before it left, never again
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(8_000)

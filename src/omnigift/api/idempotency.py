@@ -209,7 +209,8 @@ async def _run_unlocked(
             return None
         landing: asyncio.Future[CardWithLots | None] = asyncio.get_running_loop().create_future()
         turn.writing += 1
-        turn.hand_on(planned.known_after, landing)
+        leaves = planned.known_after  # one object: the next compares what landed with it
+        turn.hand_on(leaves, landing)
         left: CardWithLots | None = None
         try:
             # The answer is made while the previous write is still on its way, and made again
@@ -221,6 +222,7 @@ async def _run_unlocked(
                     planned = await plan(landed)
                     if planned is None:
                         return None
+                    leaves = planned.known_after
                     outcome, content = _answered(planned, respond)
             key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
             seen = planned.change.card.version
@@ -229,7 +231,7 @@ async def _run_unlocked(
             except IntegrityError as exc:
                 return await _collided(db, principal, idem, exc)
             if written:
-                left = planned.known_after
+                left = leaves
         finally:
             turn.writing -= 1
             landing.set_result(left)
