@@ -209,7 +209,7 @@ async def _run_unlocked(
             return None
         landing: asyncio.Future[CardWithLots | None] = asyncio.get_running_loop().create_future()
         turn.writing += 1
-        leaves = planned.known_after  # one object: the next compares what landed with it
+        leaves = planned.known_after
         turn.hand_on(leaves, landing)
         left: CardWithLots | None = None
         try:

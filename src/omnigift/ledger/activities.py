@@ -149,7 +149,7 @@ async def plan_redeem_unlocked(
         return None
     change = await _change(conn, card, lots, request, policy, origin, now)
     planned = plan_write(change, now)
-    planned.lots_after = after_movements(lots, change.lot_movements)
+    planned.known_after = (planned.after, after_movements(lots, change.lot_movements))
     return planned
 
 

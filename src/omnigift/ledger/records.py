@@ -317,16 +317,13 @@ class PlannedWrite:
     after: CardRecord
     events: list[PendingEvent]
     delta: int
-    lots_after: list[Lot] | None = None  # the card's open lots once written, when known
+    # The card and its open lots as they stand once this is written, when the lots are known:
+    # one object, so a turn can tell whether what landed is what it handed on (``api/turns.py``).
+    known_after: CardWithLots | None = None
 
     @property
     def written(self) -> Written:
         return Written(activity=self.activity, card=self.after)
-
-    @property
-    def known_after(self) -> CardWithLots | None:
-        """The card and its open lots as they stand once this is written, if the lots are known."""
-        return None if self.lots_after is None else (self.after, self.lots_after)
 
 
 def plan_write(change: Change, now: datetime) -> PlannedWrite:
