@@ -21,3 +21,8 @@ REDEEM_WAYS = Counter(
     "version) or locked (the card moved in between, or the redeem needed the lock)",
     ["way"],
 )
+WRITES_TOGETHER = Histogram(
+    "omnigift_card_writes_together",
+    "Redeems of one card written together by the short way, per write sent (one commit each)",
+    buckets=(1, 2, 4, 8, 16, 32),
+)

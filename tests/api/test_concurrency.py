@@ -125,3 +125,29 @@ async def test_a_busy_cards_redeems_are_each_planned_once(app_client, admin, mon
     assert [r.status_code for r in responses] == [201] * 20
     assert planned == 20  # each planned on what the one before it left, never again
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(8_000)
+
+
+def _writes_together() -> tuple[float, float]:
+    """(writes sent, redeems in them) so far."""
+    from prometheus_client import REGISTRY
+
+    sent = REGISTRY.get_sample_value("omnigift_card_writes_together_count") or 0.0
+    return sent, REGISTRY.get_sample_value("omnigift_card_writes_together_sum") or 0.0
+
+
+async def test_a_busy_cards_redeems_are_written_together_a_commit_for_several(app_client, admin):
+    issued = await issue(app_client, admin, 10_000)
+    sent, redeems = _writes_together()
+
+    responses = await asyncio.gather(
+        *(act(app_client, admin, issued["id"], "redeem", 100) for _ in range(20))
+    )
+
+    assert [r.status_code for r in responses] == [201] * 20
+    sent_now, redeems_now = _writes_together()
+    assert redeems_now - redeems == 20
+    assert sent_now - sent < 20  # some went out together
+    history = await app_client.get(f"/v1/gift-cards/{issued['id']}/activities", headers=admin)
+    redeems_seen = [a for a in history.json()["data"] if a["type"] == "redeem"]
+    balances = [a["balance_after"]["amount"] for a in redeems_seen]
+    assert sorted(balances, reverse=True) == [10_000 - 100 * n for n in range(1, 21)]

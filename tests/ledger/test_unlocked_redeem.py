@@ -17,7 +17,13 @@ from omnigift.ledger.errors import InsufficientFunds
 from omnigift.ledger.issuing import LotSpec
 from omnigift.ledger.lots import LotKind
 from omnigift.ledger.origin import Origin
-from omnigift.ledger.records import PlannedWrite, open_lots, read_card_with_lots, write_planned
+from omnigift.ledger.records import (
+    PlannedWrite,
+    open_lots,
+    read_card_with_lots,
+    write_planned,
+    write_planned_together,
+)
 from omnigift.runtime import Runtime
 from tests.ledger.factories import T0, act, card, issue, row_counts
 
@@ -161,3 +167,67 @@ async def test_what_a_write_left_is_still_checked_against_the_card(runtime):
     assert await write(runtime, stale) is False
     assert await row_counts(runtime) == before
     assert (await card(runtime, card_id)).balance == 100
+
+
+async def chain(runtime: Runtime, card_id: str, amounts: list[int]) -> list[PlannedWrite]:
+    """Redeems planned one on what the one before leaves, as a busy card's queue plans them."""
+    planned: list[PlannedWrite] = []
+    async with runtime.db.autocommit() as conn:
+        for amount in amounts:
+            on = planned[-1].known_after if planned else None
+            step = await plan_redeem_unlocked(
+                conn, card_id, redeem(amount), runtime.policy, Origin(), T0, known=on
+            )
+            assert step is not None
+            planned.append(step)
+    return planned
+
+
+async def together(runtime: Runtime, planned: list[PlannedWrite], keys: list[str]) -> bool:
+    async with runtime.db.autocommit() as conn:
+        writes = [(p, T0, key_row(k)) for p, k in zip(planned, keys, strict=True)]
+        return await write_planned_together(conn, writes)
+
+
+async def test_a_chain_of_redeems_is_written_together_in_order(runtime):
+    card_id = await issue(runtime, 5_000)
+    planned = await chain(runtime, card_id, [1_000, 700, 300])
+
+    assert await together(runtime, planned, ["k1", "k2", "k3"]) is True
+
+    after = await card(runtime, card_id)
+    assert after.balance == 3_000
+    assert after == planned[-1].known_after[0]
+    async with runtime.db.read() as conn:
+        kept = (await conn.execute(select(idempotency_keys.c.key))).scalars().all()
+    assert sorted(kept) == ["k1", "k2", "k3"]
+
+
+async def test_a_chain_whose_card_moved_is_written_not_at_all_even_if_a_later_guard_matches(
+    runtime,
+):
+    card_id = await issue(runtime, 5_000)
+    planned = await chain(runtime, card_id, [1_000, 700])
+    # Another writer moves the card exactly as many versions as the first redeem would: the
+    # second's guard now matches, though it was planned on a balance the card never had.
+    await act(runtime, card_id, ActivityType.REDEEM, 2_000)
+    assert (await card(runtime, card_id)).version == planned[1].change.card.version
+    before = await row_counts(runtime)
+
+    assert await together(runtime, planned, ["k1", "k2"]) is False
+
+    assert await row_counts(runtime) == before
+    assert (await card(runtime, card_id)).balance == 3_000
+
+
+async def test_a_key_already_stored_refuses_the_whole_chain(runtime):
+    card_id = await issue(runtime, 5_000)
+    assert await write(runtime, await plan(runtime, card_id, 100), key_row("k1"))
+    planned = await chain(runtime, card_id, [200, 300])
+    before = await row_counts(runtime)
+
+    with pytest.raises(IntegrityError):
+        await together(runtime, planned, ["k2", "k1"])
+
+    assert await row_counts(runtime) == before
+    assert (await card(runtime, card_id)).balance == 4_900

@@ -18,13 +18,13 @@ Keys are scoped to the API key that sent them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Header, Request
@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.turns import Turn, card_turn
+from omnigift.api.turns import QueuedWrite, Turn, card_turn
 from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
@@ -43,8 +43,13 @@ from omnigift.keys import Principal
 from omnigift.ledger.activities import ActivityRequest, apply_activity, plan_redeem_unlocked
 from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.errors import LedgerError
-from omnigift.ledger.records import CardWithLots, PlannedWrite, Written, write_planned
-from omnigift.metrics import ACTIVITIES, REDEEM_WAYS
+from omnigift.ledger.records import (
+    PlannedWrite,
+    Written,
+    write_planned,
+    write_planned_together,
+)
+from omnigift.metrics import ACTIVITIES, REDEEM_WAYS, WRITES_TOGETHER
 
 
 @dataclass
@@ -190,52 +195,48 @@ async def _run_unlocked(
 ) -> Response | None:
     """The short way of ``run_activity``; None when it wrote nothing and the usual way must run."""
     db = runtime.db
-    known, previous = turn.known, turn.landing
-    turn.known = turn.landing = None  # until this request hands on what it plans to leave
     async with db.autocommit() as conn:
-        now = utcnow()
-
-        async def plan(on: CardWithLots | None) -> PlannedWrite | None:
-            try:
-                return await plan_redeem_unlocked(
-                    conn, turn.card_id, request, runtime.policy, principal.origin, now, known=on
-                )
-            except LedgerError:
-                return None  # refusals are decided, and answered, under the lock
-
-        planned = await plan(known)
-        if planned is None:
-            turn.known, turn.landing = known, previous  # the next may still plan on them
-            return None
-        landing: asyncio.Future[CardWithLots | None] = asyncio.get_running_loop().create_future()
-        turn.writing += 1
-        leaves = planned.known_after
-        turn.hand_on(leaves, landing)
-        left: CardWithLots | None = None
+        now, planned_on = utcnow(), turn.known
         try:
-            # The answer is made while the previous write is still on its way, and made again
-            # only if that write left something else.
-            outcome, content = _answered(planned, respond)
-            if previous is not None:
-                landed = await previous
-                if landed is not known:  # it left something else, or nothing we know of
-                    planned = await plan(landed)
-                    if planned is None:
-                        return None
-                    leaves = planned.known_after
-                    outcome, content = _answered(planned, respond)
-            key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
-            seen = planned.change.card.version
-            try:
-                written = await write_planned(conn, planned, now, seen_version=seen, along=key_row)
-            except IntegrityError as exc:
-                return await _collided(db, principal, idem, exc)
-            if written:
-                left = leaves
-        finally:
-            turn.writing -= 1
-            landing.set_result(left)
-    return _answer(outcome, content) if left is not None else None
+            planned = await plan_redeem_unlocked(
+                conn, turn.card_id, request, runtime.policy, principal.origin, now, known=planned_on
+            )
+        except LedgerError:
+            return None  # refusals are decided, and answered, under the lock; nothing moved
+        if planned is None:
+            turn.known = None  # the usual way may move the card: the next request reads it
+            return None
+        outcome, content = _answered(planned, respond)
+        key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
+        write = QueuedWrite(planned, planned_on, now, key_row)
+        if turn.queue_write(write):
+            await turn.send_first(partial(_send, conn), partial(_sender, db))
+    try:
+        written = await write.done
+    except IntegrityError as exc:
+        return await _collided(db, principal, idem, exc)
+    return _answer(outcome, content) if written else None
+
+
+async def _send(conn: AsyncConnection, writes: list[QueuedWrite]) -> bool:
+    """A card's writes, each planned on what the one before it leaves: all written, or none."""
+    WRITES_TOGETHER.observe(len(writes))
+    if len(writes) == 1:
+        (write,) = writes
+        seen = write.planned.change.card.version
+        return await write_planned(
+            conn, write.planned, write.now, seen_version=seen, along=write.along
+        )
+    try:
+        return await write_planned_together(conn, [(w.planned, w.now, w.along) for w in writes])
+    except IntegrityError:
+        return False  # one of them collided on its key: each finds out which the usual way
+
+
+@asynccontextmanager
+async def _sender(db: Database) -> AsyncIterator[Callable[[list[QueuedWrite]], Awaitable[bool]]]:
+    async with db.autocommit() as conn:
+        yield partial(_send, conn)
 
 
 def _answered(

@@ -15,6 +15,7 @@ callers expect from any other statement.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -43,10 +44,44 @@ async def fetchrow(
     conn: AsyncConnection, statement: RawStatement, params: dict[str, Any]
 ) -> asyncpg.Record | None:
     """Run the statement on the connection's asyncpg connection; its first row."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None, "a checked-out connection has its driver connection"
+    driver = await _driver(conn)
     arguments = statement.arguments(params)
     try:
         return await driver.fetchrow(statement.sql, *arguments)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(statement.sql, arguments, exc) from exc
+
+
+async def fetch_each_or_none(
+    conn: AsyncConnection,
+    statement: RawStatement,
+    params: Sequence[dict[str, Any]],
+    keep: Callable[[list[asyncpg.Record]], bool],
+) -> bool:
+    """Run the statement once per set of parameters, in ONE transaction, sent together; commit
+    only if ``keep`` accepts the rows (one per run) and say whether it did.
+
+    Three round trips (BEGIN, the runs, COMMIT) and one commit to wait for, however many runs.
+    """
+    driver = await _driver(conn)
+    arguments = [statement.arguments(each) for each in params]
+    try:
+        async with driver.transaction():
+            rows = await driver.fetchmany(statement.sql, arguments)
+            if not keep(rows):
+                raise _Refused
+    except _Refused:
+        return False
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(statement.sql, arguments, exc) from exc
+    return True
+
+
+class _Refused(Exception):
+    """Raised inside the transaction to roll it back."""
+
+
+async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
+    return driver

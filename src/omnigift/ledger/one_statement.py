@@ -13,6 +13,8 @@ The rows written are the same on both engines; the ledger tests run on both.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -148,37 +150,68 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-async def write_rows(
-    conn: AsyncConnection,
-    activity: dict[str, Any],
-    *,
-    delta: int,
-    held_delta: int,
-    state_changed: bool,
-    new_lot: dict[str, Any] | None,
-    postings: list[tuple[str, int]],
-    events: list[PendingEvent],
-    now: datetime,
-    seen_version: int | None = None,
-    along: AlongRow | None = None,
-) -> bool:
+@dataclass(frozen=True)
+class Rows:
+    """An activity's rows as ``write_rows`` writes them (see there)."""
+
+    activity: dict[str, Any]
+    delta: int
+    held_delta: int
+    state_changed: bool
+    new_lot: dict[str, Any] | None
+    postings: list[tuple[str, int]]
+    events: list[PendingEvent]
+    now: datetime
+    seen_version: int | None = None
+    along: AlongRow | None = None
+
+
+async def write_rows(conn: AsyncConnection, rows: Rows) -> bool:
     """Write an activity's account move, state, lots, activity row, postings and events at once,
     and ``along``'s row; True once written (see ``records.write_planned`` for ``seen_version``).
 
     ``activity`` is the row ``records.plan_write`` built.
     """
+    params = _params(rows)
+    if rows.seen_version is not None:  # the short way: a connection with no transaction around it
+        row = await raw.fetchrow(conn, _raw(rows.along), params)
+        return bool(row and row["written"])
+    return bool((await conn.execute(_statement(rows.along), params)).scalar_one())
+
+
+async def write_rows_together(conn: AsyncConnection, each: Sequence[Rows]) -> bool:
+    """Write several activities, each guarded by its ``seen_version``, in one transaction sent at
+    once: all of them, or (if any finds its card moved) none; True once written.
+
+    All or none matters: each was planned on what the one before it leaves, so one that finds
+    its card moved leaves the rest planned on a card that never was, and a later version guard
+    could still match by chance (another writer having moved the card as many times).
+    """
+    shapes = {_shape(rows.along) for rows in each}
+    if len(shapes) != 1 or any(rows.seen_version is None for rows in each):
+        raise ValueError("writes together are guarded and carry rows of one shape")
+    return await raw.fetch_each_or_none(
+        conn,
+        _raw(each[0].along),
+        [_params(rows) for rows in each],
+        lambda written: all(row["written"] for row in written),
+    )
+
+
+def _params(rows: Rows) -> dict[str, Any]:
+    activity, new_lot, along = rows.activity, rows.new_lot, rows.along
     expires = new_lot["expires_at"] if new_lot else None
     moved: dict[str, int] = {}  # one UPDATE per lot: a lot named twice would be moved once
     for lot_id, amount in activity["lot_movements"] or []:
         moved[lot_id] = moved.get(lot_id, 0) + amount
-    params = {
+    return {
         **activity,
         "activity_id": activity["id"],
         "card": activity["account_id"],
-        "delta": delta,
-        "held_delta": held_delta,
-        "n_events": len(events),
-        "state_changed": state_changed,
+        "delta": rows.delta,
+        "held_delta": rows.held_delta,
+        "n_events": len(rows.events),
+        "state_changed": rows.state_changed,
         "moved_lots": list(moved),
         "moved_amounts": list(moved.values()),
         "new_lots": _json(
@@ -187,7 +220,7 @@ async def write_rows(
         "reference": _json(activity["reference"]),
         "metadata": _json(activity["metadata"]),
         "lot_movements": _json(activity["lot_movements"]),
-        "postings": _json([{"account_id": a, "amount": n} for a, n in postings]),
+        "postings": _json([{"account_id": a, "amount": n} for a, n in rows.postings]),
         "events": _json(
             [
                 {
@@ -197,14 +230,10 @@ async def write_rows(
                     "sequence": e.sequence,
                     "data": e.data,
                 }
-                for e in events
+                for e in rows.events
             ]
         ),
-        "now": now,
-        "seen_version": seen_version,
+        "now": rows.now,
+        "seen_version": rows.seen_version,
         **({f"along_{name}": value for name, value in along[1].items()} if along else {}),
     }
-    if seen_version is not None:  # the short way: a connection with no transaction around it
-        row = await raw.fetchrow(conn, _raw(along), params)
-        return bool(row and row["written"])
-    return bool((await conn.execute(_statement(along), params)).scalar_one())

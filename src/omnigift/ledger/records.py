@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from omnigift.ids import new_id
 from omnigift.ledger.cards import ActivityType, CardSnapshot, CardState
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lots import Lot, LotKind, Movement
-from omnigift.ledger.one_statement import AlongRow, write_rows
+from omnigift.ledger.one_statement import AlongRow, Rows, write_rows, write_rows_together
 from omnigift.ledger.origin import Origin
 from omnigift.ledger.postings import Posting, SystemAccount, assert_balanced, system_account_id
 from omnigift.ledger.views import activity_view, card_view, wallet_view
@@ -392,19 +393,7 @@ async def write_planned(
     change, card = planned.change, planned.change.card
     state_changed = planned.after.state is not card.state
     if conn.dialect.name == "postgresql":
-        return await write_rows(
-            conn,
-            planned.activity,
-            delta=planned.delta,
-            held_delta=change.held_delta,
-            state_changed=state_changed,
-            new_lot=_lot_row(change.new_lot) if change.new_lot else None,
-            postings=change.postings,
-            events=planned.events,
-            now=now,
-            seen_version=seen_version,
-            along=along,
-        )
+        return await write_rows(conn, _rows(planned, now, seen_version, along))
     if seen_version is not None:
         raise ValueError("a write on what was read without the lock is for PostgreSQL only")
     await move_account(
@@ -442,6 +431,36 @@ async def write_planned(
     if along is not None:
         await conn.execute(along[0].insert(), along[1])
     return True
+
+
+async def write_planned_together(
+    conn: AsyncConnection, writes: Sequence[tuple[PlannedWrite, datetime, AlongRow]]
+) -> bool:
+    """PostgreSQL: write several planned changes, each planned on what the one before it leaves
+    and guarded by the card's version as planned on, and each one's ``along`` row; in one
+    transaction, all or none (``one_statement.write_rows_together``). True once written."""
+    return await write_rows_together(
+        conn,
+        [_rows(planned, now, planned.change.card.version, along) for planned, now, along in writes],
+    )
+
+
+def _rows(
+    planned: PlannedWrite, now: datetime, seen_version: int | None, along: AlongRow | None
+) -> Rows:
+    change = planned.change
+    return Rows(
+        planned.activity,
+        delta=planned.delta,
+        held_delta=change.held_delta,
+        state_changed=planned.after.state is not change.card.state,
+        new_lot=_lot_row(change.new_lot) if change.new_lot else None,
+        postings=change.postings,
+        events=planned.events,
+        now=now,
+        seen_version=seen_version,
+        along=along,
+    )
 
 
 async def update_card(
