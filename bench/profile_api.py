@@ -78,6 +78,12 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also sample C and Cython frames (asyncpg's protocol, uvloop); pauses the service "
+        "for each sample, so it runs slower still",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(tempfile.gettempdir()) / "redeem.collapsed"
     )
     args = parser.parse_args()
@@ -110,7 +116,7 @@ def main() -> int:
                 str(args.rate),
                 "--format",
                 "raw",
-                "--nonblocking",
+                *(["--native"] if args.native else ["--nonblocking"]),
                 "--output",
                 str(args.out),
                 "--duration",

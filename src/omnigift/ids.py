@@ -6,19 +6,22 @@ order they were made, so the events one transaction writes keep their order.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
-
-from ulid import ULID
 
 _lock = threading.Lock()
 _last_ms = 0
 _last_random = 0
 _RANDOM_MAX = (1 << 80) - 1
+# RFC 4648 base32 to the Crockford alphabet ULIDs are written in, letter for letter.
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
 
 
-def _next_ulid() -> ULID:
+def _next_ulid() -> str:
     global _last_ms, _last_random
     with _lock:
         now_ms = time.time_ns() // 1_000_000
@@ -28,7 +31,14 @@ def _next_ulid() -> ULID:
             _last_random += 1
         else:  # 2^79 ids in one millisecond: borrow the next one
             _last_ms, _last_random = _last_ms + 1, 0
-        return ULID.from_bytes(_last_ms.to_bytes(6, "big") + _last_random.to_bytes(10, "big"))
+        return ulid_text(_last_ms << 80 | _last_random)
+
+
+def ulid_text(value: int) -> str:
+    """The 26 characters of a 128-bit ULID. Every id a request makes goes through here, so it
+    runs in C: 160 bits encode to 32 base32 characters, the first 6 of them the 30 zero bits
+    above the ULID's 130 (two leading zero bits, then its 128)."""
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
 
 
 def new_id(prefix: str) -> str:

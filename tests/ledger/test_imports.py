@@ -263,10 +263,11 @@ async def _comparable(runtime: Runtime, card_id: str) -> dict[str, Any]:
         ),
         key=lambda posting: posting["amount"],
     )
-    names = {card_id: "<card>", card["code_last4"]: "<last4>"}
+    names = {card_id: "<card>"}
     names.update({activity_id: "<activity>" for activity_id in activity_ids})
     names.update({lot["id"]: "<lot>" for lot in found["lots"]})
     names.update({event["id"]: "<event>" for event in found["events"]})
+    names[card["code_last4"]] = "<last4>"  # last: four digits may also occur inside an id
 
     def scrub(value: Any) -> Any:
         if isinstance(value, dict):
