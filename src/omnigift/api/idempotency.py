@@ -143,7 +143,8 @@ async def run_activity(
     statement that writes the activity and the idempotency key only if the card has not moved
     since, each statement its own transaction (2 round trips, not 6, and the card's row is
     locked only while that statement runs). Requests of this process on one card take turns
-    (``turns``), so they do not move it under one another. When the card did move (a writer in
+    (``turns``), so they do not move it under one another, and a busy card's writes go out
+    together, one commit for several. When the card did move (a writer in
     another process), or the redeem is refused, or value is due to lapse first, it runs again
     the usual way, under the lock.
     """

@@ -319,7 +319,8 @@ class PlannedWrite:
     events: list[PendingEvent]
     delta: int
     # The card and its open lots as they stand once this is written, when the lots are known:
-    # one object, so a turn can tell whether what landed is what it handed on (``api/turns.py``).
+    # one object, so a card's queue can tell whether a write was planned on what the one before
+    # it leaves (``api/turns.py``).
     known_after: CardWithLots | None = None
 
     @property
