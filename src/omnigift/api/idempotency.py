@@ -86,10 +86,12 @@ async def idempotency_key(
         )
     body = await request.body()
     try:
-        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+        # request.json() is the parse FastAPI already made for the body's model, kept.
+        parsed = await request.json() if body else None
+        canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
     except ValueError:
         canonical = body.decode("utf-8", "replace")
-    fingerprint = f"{request.method} {request.url.path}\n{canonical}"
+    fingerprint = f"{request.method} {request.scope['path']}\n{canonical}"
     return IdempotencyKey(idempotency_key, hashlib.sha256(fingerprint.encode()).hexdigest())
 
 
