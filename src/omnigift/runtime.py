@@ -28,6 +28,9 @@ class Runtime:
     delivery: DeliveryPolicy
     integration_rules: IntegrationRules
     sync: SyncPolicy
+    # Seals the responses kept for idempotent replay: a card's code is in the answer that
+    # issued it, and codes are never stored in plain text.
+    responses: Sealer
     # Set by the API when a platform notification is queued: a worker in the same process takes
     # it at once instead of at its next poll.
     inbound_arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -76,4 +79,15 @@ class Runtime:
             failing_after=timedelta(seconds=settings.integration_failing_after_seconds),
         )
         db = Database(settings.resolved_database_url, pool_size=settings.pool_size)
-        return cls(settings, db, policy, limits, endpoint_rules, delivery, integration_rules, sync)
+        responses = Sealer(settings.resolved_secret_key, "stored-response")
+        return cls(
+            settings,
+            db,
+            policy,
+            limits,
+            endpoint_rules,
+            delivery,
+            integration_rules,
+            sync,
+            responses,
+        )

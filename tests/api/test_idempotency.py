@@ -37,6 +37,27 @@ async def test_a_retry_replays_the_first_response_exactly(app_client, admin):
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(900)
 
 
+async def test_a_retried_issue_replays_the_cards_code_which_is_kept_only_sealed(
+    app_client, admin
+):
+    headers = {**admin, "Idempotency-Key": "issue-1"}
+    body = {"type": "digital", "currency": "USD", "initial_value": usd(2500)}
+    first = await app_client.post("/v1/gift-cards", json=body, headers=headers)
+    second = await app_client.post("/v1/gift-cards", json=body, headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content  # the code again, as the issuer saw it
+    assert second.headers["idempotent-replayed"] == "true"
+    runtime = app_client.app.state.runtime
+    async with runtime.db.read() as conn:
+        kept = (
+            await conn.execute(text("SELECT response_body, response_sealed FROM idempotency_keys"))
+        ).one()
+    assert kept.response_sealed
+    assert first.json()["code"] not in kept.response_body
+    assert runtime.responses.unseal(kept.response_body).encode() == first.content
+
+
 async def test_the_same_key_with_a_different_body_is_refused(app_client, admin):
     issued = await issue(app_client, admin, 1000)
     path, body = _redeem(issued["id"])

@@ -50,6 +50,7 @@ from omnigift.ledger.records import (
     write_planned_together,
 )
 from omnigift.metrics import ACTIVITIES, REDEEM_WAYS, WRITES_TOGETHER
+from omnigift.runtime import Runtime
 
 
 @dataclass
@@ -128,7 +129,7 @@ async def run_idempotent(
 ) -> Response:
     """Run ``work`` once per (API key, Idempotency-Key); replay its response to any retry."""
     with _in_flight(principal, idem):
-        return await _run_locked(runtime.db, principal, idem, work)
+        return await _run_locked(runtime, principal, idem, work)
 
 
 async def run_activity(
@@ -164,24 +165,25 @@ async def run_activity(
                     return answered
             if request.type is ActivityType.REDEEM:
                 REDEEM_WAYS.labels(way="locked").inc()
-            return await _run_locked(runtime.db, principal, idem, work)
+            return await _run_locked(runtime, principal, idem, work)
 
 
 async def _run_locked(
-    db: Database, principal: Principal, idem: IdempotencyKey, work: Work
+    runtime: Runtime, principal: Principal, idem: IdempotencyKey, work: Work
 ) -> Response:
     try:
-        async with db.transaction() as conn:
+        async with runtime.db.transaction() as conn:
             now = utcnow()
             outcome = await work(conn, now)
             content = _json(outcome.body)
-            await conn.execute(_STORE, _stored(principal, idem, outcome, content, now))
+            stored = _stored(runtime, principal, idem, outcome, content, now)
+            await conn.execute(_STORE, stored)
     except IntegrityError as exc:
-        return await _collided(db, principal, idem, exc)
+        return await _collided(runtime, principal, idem, exc)
     except (LedgerError, ApiError):
         # Refused, having written nothing; but if the key already succeeded elsewhere (a
         # duplicate that ran concurrently in another process), its answer is the replay.
-        replayed = await _replay(db, principal, idem)
+        replayed = await _replay(runtime, principal, idem)
         if replayed is None:
             raise
         return replayed
@@ -210,14 +212,14 @@ async def _run_unlocked(
             turn.known = None  # the usual way may move the card: the next request reads it
             return None
         outcome, content = _answered(planned, respond)
-        key_row = (idempotency_keys, _stored(principal, idem, outcome, content, now))
+        key_row = (idempotency_keys, _stored(runtime, principal, idem, outcome, content, now))
         write = QueuedWrite(planned, planned_on, now, key_row)
         if turn.queue_write(write):
             await turn.send_first(partial(_send, conn), partial(_sender, db))
     try:
         written = await write.done
     except IntegrityError as exc:
-        return await _collided(db, principal, idem, exc)
+        return await _collided(runtime, principal, idem, exc)
     return _answer(outcome, content) if written else None
 
 
@@ -250,27 +252,34 @@ def _answered(
 
 
 def _stored(
-    principal: Principal, idem: IdempotencyKey, outcome: Outcome, content: bytes, now: datetime
+    runtime: Runtime,
+    principal: Principal,
+    idem: IdempotencyKey,
+    outcome: Outcome,
+    content: bytes,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The idempotency key's row: the response to replay to a retry."""
+    """The idempotency key's row: the response to replay to a retry, sealed (it may carry a
+    card's code)."""
     return {
         "api_key_id": principal.key_id,
         "key": idem.key,
         "request_hash": idem.request_hash,
         "status_code": outcome.status,
-        "response_body": content.decode(),
+        "response_body": runtime.responses.seal(content.decode()),
+        "response_sealed": True,
         "created_at": now,
     }
 
 
 async def _collided(
-    db: Database, principal: Principal, idem: IdempotencyKey, exc: IntegrityError
+    runtime: Runtime, principal: Principal, idem: IdempotencyKey, exc: IntegrityError
 ) -> Response:
     """The key was stored by another request: its response, once it has one."""
     if "idempotency" not in str(exc.orig).lower():
         raise exc
     # The request we collided with may yet roll back: then the caller simply retries.
-    return await _replay(db, principal, idem) or _still_running()
+    return await _replay(runtime, principal, idem) or _still_running()
 
 
 def _answer(outcome: Outcome, content: bytes) -> Response:
@@ -288,9 +297,9 @@ def _still_running() -> NoReturn:
     )
 
 
-async def _replay(db: Database, principal: Principal, idem: IdempotencyKey) -> Response | None:
+async def _replay(runtime: Runtime, principal: Principal, idem: IdempotencyKey) -> Response | None:
     """The stored response of this key, or None if it has none."""
-    async with db.read() as conn:
+    async with runtime.db.read() as conn:
         found = await conn.execute(_FIND, {"b_api_key_id": principal.key_id, "b_key": idem.key})
         row = found.first()
     if row is None:
@@ -301,8 +310,11 @@ async def _replay(db: Database, principal: Principal, idem: IdempotencyKey) -> R
             ApiErrorCode.IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was already used for a different request",
         )
+    body = row.response_body
+    if row.response_sealed:
+        body = runtime.responses.unseal(body)
     return Response(
-        row.response_body.encode(),
+        body.encode(),
         status_code=row.status_code,
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"},

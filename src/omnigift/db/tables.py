@@ -204,7 +204,8 @@ idempotency_keys = Table(
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer),
-    Column("response_body", Text),
+    Column("response_body", Text),  # sealed (Runtime.responses) unless response_sealed is false
+    Column("response_sealed", Boolean, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idempotency_created", "created_at"),
 )
