@@ -87,3 +87,19 @@ async def test_streamed_results_still_arrive_in_order(runtime: Runtime):
         streamed = [row.value async for row in await conn.stream(query)]
 
     assert streamed == list(range(250))
+
+
+async def test_rows_can_be_taken_a_few_at_a_time(runtime: Runtime):
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            counters.insert(), [{"name": f"zz_few_{i}", "value": i} for i in range(5)]
+        )
+        found = await conn.execute(
+            select(counters.c.value)
+            .where(counters.c.name.like("zz_few_%"))
+            .order_by(counters.c.name)
+        )
+        first, rest = found.fetchmany(2), found.fetchall()
+
+    assert [row.value for row in first] == [0, 1]
+    assert [row.value for row in rest] == [2, 3, 4]

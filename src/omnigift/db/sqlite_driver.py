@@ -50,7 +50,7 @@ def _run(conn: sqlite3.Connection, many: bool, operation: str, parameters: Any) 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor whose execute runs, fetches and closes in one trip to the driver's thread."""
 
-    __slots__ = ("_outcome",)
+    __slots__ = ("_arraysize", "_outcome")
 
     def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
         # Not the base __init__: it opens an aiosqlite cursor, a trip of its own.
@@ -59,6 +59,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._soft_closed_memoized: Any = {}
         self._rows = collections.deque()
         self._outcome: Outcome = (None, -1, None, [])
+        self._arraysize = 1
 
     @property
     def description(self) -> Any:
@@ -71,6 +72,20 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def lastrowid(self) -> Any:
         return self._outcome[2]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    def nextset(self) -> None:
+        return None  # sqlite3 has one result set per statement
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None  # a no-op in sqlite3 too
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
