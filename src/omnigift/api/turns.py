@@ -147,7 +147,7 @@ class Turn:
             if batch and write.planned_on is not batch[-1].planned.known_after:
                 break
             del self.queue[0]
-            if not batch and write.planned_on not in (None, self.left):
+            if not batch and write.planned_on is not None and write.planned_on is not self.left:
                 self._not_landed([write], False)  # planned on a write that did not land
                 continue
             batch.append(write)
