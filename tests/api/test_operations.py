@@ -104,3 +104,36 @@ async def test_codes_never_reach_the_database_or_event_payloads(app_client, admi
         for table in metadata.tables.values():
             for row in await conn.execute(select(table)):
                 assert not any(code in repr(tuple(row)) for code in written), table.name
+
+
+async def test_codes_never_reach_the_logs_or_an_error_answer(app_client, admin, caplog):
+    import logging
+
+    from structlog.testing import capture_logs
+
+    issued = await issue(app_client, admin, 1000)
+    bare = issued["code"].replace(" ", "")
+    mistyped = bare[:-1] + str((int(bare[-1]) + 1) % 10)  # its check digit no longer holds
+    seen = {issued["code"], bare, mistyped}
+    with capture_logs() as events, caplog.at_level(logging.DEBUG):
+        answers = [
+            await app_client.post("/v1/gift-cards/lookup", json={"code": bare}, headers=admin),
+            await app_client.post("/v1/gift-cards/lookup", json={"code": mistyped}, headers=admin),
+            await post(
+                app_client,
+                "/v1/redemptions",
+                admin,
+                {"code": issued["code"], "amount": usd(5000)},  # more than it holds
+            ),
+            await post(app_client, "/v1/redemptions", admin, {"code": mistyped, "amount": usd(1)}),
+            await post(
+                app_client, "/v1/redemptions", admin, {"code": bare, "amount": {"amount": "x"}}
+            ),
+        ]
+
+    assert [a.status_code for a in answers] == [200, 404, 409, 404, 422]
+    logged = repr(events) + caplog.text
+    assert events  # the refused requests were logged, just without the codes
+    assert not any(code in logged for code in seen)
+    for refused in answers[1:]:
+        assert not any(code in refused.text for code in seen), refused.text
