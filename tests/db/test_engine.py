@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -52,11 +53,30 @@ async def test_a_read_sees_what_other_connections_committed_since_its_last_state
         assert again == first + 1
 
 
-async def test_autocommit_connections_are_refused_on_sqlite(runtime):
-    if not runtime.db.is_sqlite:
-        async with runtime.db.autocommit() as conn:
-            assert (await conn.execute(select(1))).scalar_one() == 1
+async def test_an_autocommit_statement_is_its_own_transaction_on_postgresql(runtime):
+    if runtime.db.is_sqlite:
         return
-    with pytest.raises(RuntimeError):
-        async with runtime.db.autocommit():
-            pass
+    async with runtime.db.autocommit() as conn:
+        await conn.execute(counters.insert().values(name="at-once", value=1))
+        assert "at-once" in await counter_names(runtime)  # seen before the block ends
+
+
+async def test_an_autocommit_connection_on_sqlite_is_held_alone_among_this_process_writers(
+    runtime,
+):
+    if not runtime.db.is_sqlite:
+        return
+    order: list[str] = []
+
+    async def write() -> None:
+        async with runtime.db.transaction() as conn:
+            await conn.execute(counters.insert().values(name="after", value=1))
+            order.append("transaction")
+
+    async with runtime.db.autocommit():
+        writer = asyncio.create_task(write())
+        await asyncio.sleep(0.05)
+        order.append("autocommit")
+    await writer
+
+    assert order == ["autocommit", "transaction"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import aiosqlite
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -14,20 +13,6 @@ from omnigift.runtime import Runtime
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every function sent to an aiosqlite thread, by name."""
-    sent: list[str] = []
-    original = aiosqlite.Connection._execute
-
-    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        sent.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return sent
 
 
 async def test_a_statement_is_one_trip_to_the_drivers_thread(runtime: Runtime, trips):

@@ -1,5 +1,5 @@
-"""PostgreSQL: a redeem planned from one read, without the card's lock, and written only if the
-card has not moved since (the API's short way for redeems)."""
+"""A redeem planned from one read, without the card's lock, and written only if the card has not
+moved since (the API's short way for redeems), on both engines."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from omnigift.ledger.records import (
 from omnigift.runtime import Runtime
 from tests.ledger.factories import T0, act, card, issue, row_counts
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 DAY = timedelta(days=1)
 
 

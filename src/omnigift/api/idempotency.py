@@ -142,10 +142,10 @@ async def run_activity(
 ) -> Response:
     """``run_idempotent`` for one activity on one card, answered by ``respond``.
 
-    On PostgreSQL a redeem goes first the short way: one read of the card and its lots, then one
-    statement that writes the activity and the idempotency key only if the card has not moved
-    since, each statement its own transaction (2 round trips, not 6, and the card's row is
-    locked only while that statement runs). Requests of this process on one card take turns
+    A redeem goes first the short way: one read of the card and its lots, then one write of the
+    activity and the idempotency key, made only if the card has not moved since, each its own
+    transaction. On PostgreSQL each is one statement (2 round trips, not 6, and the card's row
+    is locked only while the write runs); on SQLite each is one trip to the driver's thread. Requests of this process on one card take turns
     (``turns``), so they do not move it under one another, and a busy card's writes go out
     together, one commit for several. When the card did move (a writer in
     another process), or the redeem is refused, or value is due to lapse first, it runs again
@@ -158,11 +158,10 @@ async def run_activity(
 
     with _in_flight(principal, idem):
         async with card_turn(card_id) as turn:
-            if not runtime.db.is_sqlite:
-                answered = await _run_unlocked(runtime, principal, idem, turn, request, respond)
-                if answered is not None:
-                    REDEEM_WAYS.labels(way="short").inc()
-                    return answered
+            answered = await _run_unlocked(runtime, principal, idem, turn, request, respond)
+            if answered is not None:
+                REDEEM_WAYS.labels(way="short").inc()
+                return answered
             if request.type is ActivityType.REDEEM:
                 REDEEM_WAYS.labels(way="locked").inc()
             return await _run_locked(runtime, principal, idem, work)
@@ -200,7 +199,7 @@ async def _run_unlocked(
 ) -> Response | None:
     """The short way of ``run_activity``; None when it wrote nothing and the usual way must run."""
     db = runtime.db
-    async with db.autocommit() as conn:
+    async with db.read() as conn:  # on PostgreSQL, an autocommit connection that can write too
         now, planned_on = utcnow(), turn.known
         try:
             planned = await plan_redeem_unlocked(
@@ -215,7 +214,8 @@ async def _run_unlocked(
         key_row = (idempotency_keys, _stored(runtime, principal, idem, outcome, content, now))
         write = QueuedWrite(planned, planned_on, now, key_row)
         if turn.queue_write(write):
-            await turn.send_first(partial(_send, conn), partial(_sender, db))
+            first = partial(_send_apart, db) if db.is_sqlite else partial(_send, conn)
+            await turn.send_first(first, partial(_sender, db))
     try:
         written = await write.done
     except IntegrityError as exc:
@@ -238,8 +238,19 @@ async def _send(conn: AsyncConnection, writes: list[QueuedWrite]) -> bool:
         return False  # one of them collided on its key: each finds out which the usual way
 
 
+async def _send_apart(db: Database, writes: list[QueuedWrite]) -> bool:
+    """SQLite: send on the write connection, taken for this send only (other cards' writers
+    queue for it too)."""
+    async with db.autocommit() as conn:
+        return await _send(conn, writes)
+
+
 @asynccontextmanager
 async def _sender(db: Database) -> AsyncIterator[Callable[[list[QueuedWrite]], Awaitable[bool]]]:
+    """What a card's queue sends its batches with: on PostgreSQL one connection for them all."""
+    if db.is_sqlite:
+        yield partial(_send_apart, db)
+        return
     async with db.autocommit() as conn:
         yield partial(_send, conn)
 

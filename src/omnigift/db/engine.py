@@ -83,10 +83,19 @@ class Database:
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """PostgreSQL: a connection whose every statement is its own transaction (no BEGIN and
-        no COMMIT to wait for), for work that is one write guarded by what it read."""
-        if self.is_sqlite:
-            raise RuntimeError("autocommit connections are for PostgreSQL only")
+        """A connection with no transaction open, for work that is reads and guarded writes
+        sent past SQLAlchemy, each its own transaction (ADR 5).
+
+        On PostgreSQL every statement is its own transaction: no BEGIN and no COMMIT to wait
+        for. On SQLite it is the write connection, held alone among this process's writers;
+        what is sent in one trip to its driver's thread begins and ends its own transaction
+        (``db.sqlite_raw``). A statement run through SQLAlchemy on it would begin a transaction
+        that is rolled back when the block ends.
+        """
+        if self._writer is not None:
+            async with self._writer, self.engine.connect() as conn:
+                yield conn
+            return
         async with self.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn

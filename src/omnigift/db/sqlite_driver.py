@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -26,7 +26,10 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util.concurrency import await_
+
+T = TypeVar("T")
 
 # A statement's outcome, read in the thread before its sqlite3 cursor closes.
 Outcome = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
@@ -128,3 +131,15 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> _Connection:
         adapted = super().connect(*arg, **kw)
         return _Connection(self, adapted._connection)
+
+
+async def in_thread(conn: AsyncConnection, work: Callable[..., T], *args: Any) -> T:
+    """Run ``work(sqlite3_connection, *args)`` in the connection's driver thread: one trip for
+    however many statements it runs (``db.sqlite_raw``). Only for work that leaves no cursor
+    open and no transaction it did not find open."""
+    adapted = (await conn.get_raw_connection()).dbapi_connection
+    assert isinstance(adapted, AsyncAdapt_aiosqlite_connection), "a SQLite connection"
+    driver: aiosqlite.Connection = adapted._connection
+    async with adapted._execute_mutex:
+        result: T = await driver._execute(work, driver._conn, *args)
+    return result

@@ -36,17 +36,19 @@ async def record(conn: AsyncConnection, pending: list[PendingEvent], now: dateti
     """Write the events in the caller's transaction: no change without its events."""
     if not pending:
         return
-    await conn.execute(
-        _INSERT_EVENT,
-        [
-            {
-                "id": event.id,
-                "type": event.type.value,
-                "account_id": event.account_id,
-                "sequence": event.sequence,
-                "data": event.data,
-                "created_at": now,
-            }
-            for event in pending
-        ],
-    )
+    await conn.execute(_INSERT_EVENT, event_rows(pending, now))
+
+
+def event_rows(pending: list[PendingEvent], now: datetime) -> list[dict[str, Any]]:
+    """The events' rows as stored (the dispatcher gives each its position later)."""
+    return [
+        {
+            "id": event.id,
+            "type": event.type.value,
+            "account_id": event.account_id,
+            "sequence": event.sequence,
+            "data": event.data,
+            "created_at": now,
+        }
+        for event in pending
+    ]

@@ -165,6 +165,14 @@ class Rows:
     seen_version: int | None = None
     along: AlongRow | None = None
 
+    def lot_moves(self) -> list[tuple[str, int]]:
+        """Each lot the activity moves, once, with its net movement: one UPDATE per lot (a lot
+        named twice in one statement would be moved once)."""
+        merged: dict[str, int] = {}
+        for lot_id, amount in self.activity["lot_movements"] or []:
+            merged[lot_id] = merged.get(lot_id, 0) + amount
+        return list(merged.items())
+
 
 async def write_rows(conn: AsyncConnection, rows: Rows) -> bool:
     """Write an activity's account move, state, lots, activity row, postings and events at once,
@@ -201,9 +209,7 @@ async def write_rows_together(conn: AsyncConnection, each: Sequence[Rows]) -> bo
 def _params(rows: Rows) -> dict[str, Any]:
     activity, new_lot, along = rows.activity, rows.new_lot, rows.along
     expires = new_lot["expires_at"] if new_lot else None
-    moved: dict[str, int] = {}  # one UPDATE per lot: a lot named twice would be moved once
-    for lot_id, amount in activity["lot_movements"] or []:
-        moved[lot_id] = moved.get(lot_id, 0) + amount
+    moved = dict(rows.lot_moves())
     return {
         **activity,
         "activity_id": activity["id"],

@@ -14,18 +14,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from omnigift.db import raw
+from omnigift.db import raw, sqlite_raw
 from omnigift.db.tables import (
     accounts,
-    activities,
     gift_cards,
     lots,
-    postings,
     store_credit_wallets,
 )
 from omnigift.events.catalogue import EventType
 from omnigift.events.outbox import PendingEvent, record
 from omnigift.ids import new_id
+from omnigift.ledger import one_trip
 from omnigift.ledger.cards import ActivityType, CardSnapshot, CardState
 from omnigift.ledger.errors import NotFound
 from omnigift.ledger.lots import Lot, LotKind, Movement
@@ -177,15 +176,7 @@ _MOVE_ACCOUNT = (
         updated_at=bindparam("b_now"),
     )
 )
-_SET_STATE = update(gift_cards).where(gift_cards.c.id == bindparam("b_card"))
-_MOVE_LOTS = (
-    update(lots)
-    .where(lots.c.id == bindparam("b_lot"))
-    .values(remaining=lots.c.remaining + bindparam("b_moved"))
-)
 _INSERT_LOT = lots.insert()
-_INSERT_ACTIVITY = activities.insert()
-_INSERT_POSTINGS = postings.insert()
 
 
 async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
@@ -216,7 +207,7 @@ async def _one(conn: AsyncConnection, statement: Any, account_id: str) -> CardRe
 async def open_lots(conn: AsyncConnection, account_id: str) -> list[Lot]:
     """The account's lots that still hold value."""
     rows = await conn.execute(_OPEN_LOTS, {"b_account": account_id})
-    return [Lot(r.id, LotKind(r.kind), r.remaining, r.expires_at, r.created_at) for r in rows]
+    return [_lot(row._mapping) for row in rows]
 
 
 # PostgreSQL: a card and its open lots in one statement, read together from one snapshot.
@@ -245,12 +236,16 @@ CardWithLots = tuple[CardRecord, list[Lot]]
 
 
 async def read_card_with_lots(conn: AsyncConnection, card_id: str) -> CardWithLots | None:
-    """PostgreSQL: a gift card and its open lots as one consistent snapshot, WITHOUT its lock.
+    """A gift card and its open lots as one consistent snapshot, WITHOUT its lock.
 
     What is decided on it may be written only if the card has not moved since: see
-    ``write_planned(..., seen_version=card.version)``. The connection is one with no
-    transaction around its statements (``Database.autocommit``): the read goes past SQLAlchemy.
+    ``write_planned(..., seen_version=card.version)``. The read goes past SQLAlchemy: on
+    PostgreSQL one statement on a connection with no transaction around its statements
+    (``Database.autocommit``), on SQLite two in one trip to the driver's thread, from one
+    snapshot.
     """
+    if conn.dialect.name == "sqlite":
+        return await _read_card_with_lots_in_one_trip(conn, card_id)
     row = await raw.fetchrow(conn, _READ_CARD_WITH_LOTS, {"b_card": card_id})
     if row is None:
         return None
@@ -259,6 +254,28 @@ async def read_card_with_lots(conn: AsyncConnection, card_id: str) -> CardWithLo
         for lot_id, kind, remaining, expires, created in row["open_lots"] or []
     ]
     return CardRecord.from_row(row), found
+
+
+_CARD_IN_ONE_TRIP = sqlite_raw.TripStatement(_FIND_CARD)
+_LOTS_IN_ONE_TRIP = sqlite_raw.TripStatement(_OPEN_LOTS)
+
+
+async def _read_card_with_lots_in_one_trip(
+    conn: AsyncConnection, card_id: str
+) -> CardWithLots | None:
+    found_card, found_lots = await sqlite_raw.read_together(
+        conn,
+        [(_CARD_IN_ONE_TRIP, {"b_card": card_id}), (_LOTS_IN_ONE_TRIP, {"b_account": card_id})],
+    )
+    if not found_card:
+        return None
+    return CardRecord.from_row(found_card[0]), [_lot(row) for row in found_lots]
+
+
+def _lot(row: Any) -> Lot:
+    return Lot(
+        row["id"], LotKind(row["kind"]), row["remaining"], row["expires_at"], row["created_at"]
+    )
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -386,64 +403,32 @@ async def write_planned(
 ) -> bool:
     """Write a planned change, and ``along`` with it; True once written.
 
-    With ``seen_version`` (PostgreSQL only) the caller read the card without its lock: everything
-    is written only if the card's account is still at that version, and otherwise nothing is
-    written and the answer is False. Every change to a card's value, holds or state moves its
-    version, so an unchanged version means the read still holds.
+    With ``seen_version`` the caller read the card without its lock, on a connection with no
+    transaction open (``Database.autocommit``): everything is written only if the card's account
+    is still at that version, and otherwise nothing is written and the answer is False. Every
+    change to a card's value, holds or state moves its version, so an unchanged version means
+    the read still holds. PostgreSQL writes it all in one statement (``one_statement``), SQLite
+    in one trip to its driver's thread (``one_trip``).
     """
-    change, card = planned.change, planned.change.card
-    state_changed = planned.after.state is not card.state
+    rows = _rows(planned, now, seen_version, along)
     if conn.dialect.name == "postgresql":
-        return await write_rows(conn, _rows(planned, now, seen_version, along))
-    if seen_version is not None:
-        raise ValueError("a write on what was read without the lock is for PostgreSQL only")
-    await move_account(
-        conn,
-        card.id,
-        now,
-        delta=planned.delta,
-        held_delta=change.held_delta,
-        events=len(planned.events),
-    )
-    if state_changed:
-        await conn.execute(_SET_STATE, {"b_card": card.id, "state": planned.after.state.value})
-    if change.lot_movements:
-        await conn.execute(
-            _MOVE_LOTS,
-            [{"b_lot": lot_id, "b_moved": moved} for lot_id, moved in change.lot_movements],
-        )
-    if change.new_lot:
-        await insert_lot(conn, card.id, change.new_lot, now)
-    await conn.execute(_INSERT_ACTIVITY, planned.activity)
-    if change.postings:
-        await conn.execute(
-            _INSERT_POSTINGS,
-            [
-                {
-                    "activity_id": change.activity_id,
-                    "account_id": account,
-                    "currency": card.currency,
-                    "amount": amount,
-                }
-                for account, amount in change.postings
-            ],
-        )
-    await record(conn, planned.events, now)
-    if along is not None:
-        await conn.execute(along[0].insert(), along[1])
-    return True
+        return await write_rows(conn, rows)
+    return await one_trip.write_rows(conn, [rows])
 
 
 async def write_planned_together(
     conn: AsyncConnection, writes: Sequence[tuple[PlannedWrite, datetime, AlongRow]]
 ) -> bool:
-    """PostgreSQL: write several planned changes, each planned on what the one before it leaves
-    and guarded by the card's version as planned on, and each one's ``along`` row; in one
-    transaction, all or none (``one_statement.write_rows_together``). True once written."""
-    return await write_rows_together(
-        conn,
-        [_rows(planned, now, planned.change.card.version, along) for planned, now, along in writes],
-    )
+    """Write several planned changes, each planned on what the one before it leaves and guarded
+    by the card's version as planned on, and each one's ``along`` row; in one transaction, all
+    or none (``one_statement.write_rows_together``, ``one_trip.write_rows``). True once
+    written."""
+    each = [
+        _rows(planned, now, planned.change.card.version, along) for planned, now, along in writes
+    ]
+    if conn.dialect.name == "postgresql":
+        return await write_rows_together(conn, each)
+    return await one_trip.write_rows(conn, each)
 
 
 def _rows(

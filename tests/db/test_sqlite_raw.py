@@ -1,0 +1,140 @@
+"""SQLite: statements compiled once by SQLAlchemy, run together in one trip to the driver's
+thread, writing and reading exactly what SQLAlchemy writes and reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from omnigift.db.sqlite_raw import GuardedWrite, TripStatement, read_together, write_all_or_none
+from omnigift.db.tables import counters, idempotency_keys
+from omnigift.runtime import Runtime
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+NOW = datetime(2031, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+_KEY_COLUMNS = ["api_key_id", "key", "request_hash", "status_code", "response_body"]
+_INSERT_KEY = TripStatement(
+    idempotency_keys.insert(), [*_KEY_COLUMNS, "response_sealed", "created_at"]
+)
+_FIND_KEY_SQLA = select(idempotency_keys).where(idempotency_keys.c.key == bindparam("b_key"))
+_FIND_KEY = TripStatement(_FIND_KEY_SQLA)
+_INSERT_COUNTER = TripStatement(counters.insert(), ["name", "value"])
+_BUMP = TripStatement(
+    update(counters)
+    .where(counters.c.name == bindparam("b_name"), counters.c.value == bindparam("b_seen"))
+    .values(value=counters.c.value + 1)
+)
+
+
+def key_row(key: str) -> dict[str, Any]:
+    return {
+        "api_key_id": "key_test",
+        "key": key,
+        "request_hash": "0" * 64,
+        "status_code": 201,
+        "response_body": '{"ok": true}',
+        "response_sealed": True,
+        "created_at": NOW,
+    }
+
+
+def insert_counter(name: str, value: int = 0) -> GuardedWrite:
+    """A write whose guard is the insert itself: one new row."""
+    row = {"name": name, "value": value}
+    return GuardedWrite((_INSERT_COUNTER.sql, _INSERT_COUNTER.arguments(row)), [])
+
+
+def bump(name: str, seen: int, *then: dict[str, Any]) -> GuardedWrite:
+    """Add one to a counter still at ``seen``, then store the given idempotency keys."""
+    guard = (_BUMP.sql, _BUMP.arguments({"b_name": name, "b_seen": seen}))
+    rest = [(_INSERT_KEY.sql, [_INSERT_KEY.arguments(row)]) for row in then]
+    return GuardedWrite(guard, rest)
+
+
+async def stored_counters(runtime: Runtime) -> dict[str, int]:
+    async with runtime.db.read() as conn:
+        rows = await conn.execute(select(counters.c.name, counters.c.value))
+        return {name: value for name, value in rows if name.startswith("zz_")}
+
+
+async def test_what_one_trip_writes_sqlalchemy_reads_back_as_it_wrote_it(runtime: Runtime):
+    async with runtime.db.autocommit() as conn:
+        await write_all_or_none(conn, [insert_counter("zz_a"), bump("zz_a", 0, key_row("k1"))])
+    async with runtime.db.read() as conn:
+        found = (await conn.execute(_FIND_KEY_SQLA, {"b_key": "k1"})).one()._mapping
+
+    assert found["created_at"] == NOW  # the same storage format: aware UTC, microseconds kept
+    assert found["response_sealed"] is True
+    assert found["status_code"] == 201
+
+
+async def test_what_sqlalchemy_wrote_one_trip_reads_back_as_sqlalchemy_would(runtime: Runtime):
+    async with runtime.db.transaction() as conn:
+        await conn.execute(idempotency_keys.insert(), key_row("k2"))
+    async with runtime.db.read() as conn:
+        via_sqlalchemy = (await conn.execute(_FIND_KEY_SQLA, {"b_key": "k2"})).one()._mapping
+        (via_trip,), missing = await read_together(
+            conn, [(_FIND_KEY, {"b_key": "k2"}), (_FIND_KEY, {"b_key": "missing"})]
+        )
+
+    assert via_trip == dict(via_sqlalchemy)
+    assert missing == []
+    assert via_trip["created_at"] == NOW and via_trip["response_sealed"] is True
+
+
+async def test_several_writes_and_their_rows_go_in_one_trip(runtime: Runtime, trips):
+    async with runtime.db.autocommit() as conn:
+        trips.clear()
+        written = await write_all_or_none(
+            conn,
+            [
+                insert_counter("zz_b"),
+                bump("zz_b", 0, key_row("k3")),
+                bump("zz_b", 1, key_row("k4")),
+            ],
+        )
+
+    assert written
+    assert trips.count("_write") == 1 and "_run" not in trips
+    assert await stored_counters(runtime) == {"zz_b": 2}
+
+
+async def test_a_guard_that_fails_leaves_nothing_of_any_write_in_the_trip(runtime: Runtime):
+    async with runtime.db.autocommit() as conn:
+        await write_all_or_none(conn, [insert_counter("zz_c")])
+        written = await write_all_or_none(
+            conn, [bump("zz_c", 0, key_row("k5")), bump("zz_c", 0, key_row("k6"))]
+        )
+
+    assert written is False
+    assert await stored_counters(runtime) == {"zz_c": 0}
+    async with runtime.db.read() as conn:
+        assert (await read_together(conn, [(_FIND_KEY, {"b_key": "k5"})])) == [[]]
+
+
+async def test_a_constraint_violation_is_sqlalchemys_integrity_error_and_nothing_stays(
+    runtime: Runtime,
+):
+    async with runtime.db.autocommit() as conn:
+        await write_all_or_none(conn, [insert_counter("zz_d"), bump("zz_d", 0, key_row("k7"))])
+        with pytest.raises(IntegrityError, match="idempotency_keys"):
+            await write_all_or_none(conn, [bump("zz_d", 1, key_row("k7"))])
+        # The connection is usable afterwards: no transaction was left open.
+        assert await write_all_or_none(conn, [bump("zz_d", 1)])
+
+    assert await stored_counters(runtime) == {"zz_d": 2}
+
+
+async def test_inside_a_callers_transaction_a_failed_guard_undoes_only_the_trip(runtime: Runtime):
+    async with runtime.db.transaction() as conn:
+        await conn.execute(counters.insert().values(name="zz_e", value=5))
+        refused = await write_all_or_none(conn, [insert_counter("zz_f"), bump("zz_e", 4)])
+        kept = await write_all_or_none(conn, [bump("zz_e", 5)])
+
+    assert (refused, kept) == (False, True)
+    assert await stored_counters(runtime) == {"zz_e": 6}
