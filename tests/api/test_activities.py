@@ -245,3 +245,17 @@ async def test_a_card_past_its_expiry_is_refused_before_the_expiry_job_runs(app_
     )
     assert await row_counts(app_client) == before
     assert (await card(app_client, admin, issued["id"]))["state"] == "active"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_redeem_on_sqlite_is_one_trip_to_read_and_one_to_write(app_client, admin, trips):
+    issued = await issue(app_client, admin, 5_000)
+    app_client.app.state.key_cache.ttl = 60  # as in service: the key is not read every time
+    await act(app_client, admin, issued["id"], "redeem", 100)  # the key is read and cached
+    trips.clear()
+
+    redeemed = await act(app_client, admin, issued["id"], "redeem", 700)
+
+    assert redeemed.status_code == 201, redeemed.text
+    assert trips == ["_read", "_write"]  # no statement through SQLAlchemy, no pool reset
+    assert (await card(app_client, admin, issued["id"]))["balance"]["amount"] == 4_200

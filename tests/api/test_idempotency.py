@@ -37,9 +37,7 @@ async def test_a_retry_replays_the_first_response_exactly(app_client, admin):
     assert (await card(app_client, admin, issued["id"]))["balance"] == usd(900)
 
 
-async def test_a_retried_issue_replays_the_cards_code_which_is_kept_only_sealed(
-    app_client, admin
-):
+async def test_a_retried_issue_replays_the_cards_code_which_is_kept_only_sealed(app_client, admin):
     headers = {**admin, "Idempotency-Key": "issue-1"}
     body = {"type": "digital", "currency": "USD", "initial_value": usd(2500)}
     first = await app_client.post("/v1/gift-cards", json=body, headers=headers)

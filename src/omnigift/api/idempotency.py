@@ -145,11 +145,11 @@ async def run_activity(
     A redeem goes first the short way: one read of the card and its lots, then one write of the
     activity and the idempotency key, made only if the card has not moved since, each its own
     transaction. On PostgreSQL each is one statement (2 round trips, not 6, and the card's row
-    is locked only while the write runs); on SQLite each is one trip to the driver's thread. Requests of this process on one card take turns
-    (``turns``), so they do not move it under one another, and a busy card's writes go out
-    together, one commit for several. When the card did move (a writer in
-    another process), or the redeem is refused, or value is due to lapse first, it runs again
-    the usual way, under the lock.
+    is locked only while the write runs); on SQLite each is one trip to the driver's thread.
+    Requests of this process on one card take turns (``turns``), so they do not move it under
+    one another, and a busy card's writes go out together, one commit for several. When the
+    card did move (a writer in another process), or the redeem is refused, or value is due to
+    lapse first, it runs again the usual way, under the lock.
     """
 
     async def work(conn: AsyncConnection, now: datetime) -> Outcome:
