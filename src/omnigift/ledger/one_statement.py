@@ -6,8 +6,8 @@ more than the database spent running them (docs/benchmarks.md). Data-modifying C
 together. PostgreSQL runs every such CTE to completion whether or not it is read, and checks
 foreign keys at the end of the statement, so the activity and its postings go in side by side.
 
-SQLite has no round trips to save: ``records.write_activity`` keeps separate statements there.
-The rows written are the same on both engines; the ledger tests run on both.
+SQLite has no round trips to save, but each statement costs a trip to its driver's thread:
+``one_trip`` writes the same rows there in one trip. The ledger tests run on both engines.
 """
 
 from __future__ import annotations
