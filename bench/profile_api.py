@@ -1,4 +1,5 @@
-"""Profile the service's redeem path with py-spy while wrk drives it (PostgreSQL, durable).
+"""Profile the service's redeem path with py-spy while wrk drives it (PostgreSQL, durable, or
+SQLite with ``--engine sqlite``).
 
 py-spy is not a project dependency: install it into a throwaway venv OUTSIDE the repository,
     python3 -m venv /tmp/pyspy-venv && /tmp/pyspy-venv/bin/pip install py-spy
@@ -76,6 +77,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--cards", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--engine", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--native",
@@ -91,21 +93,25 @@ def main() -> int:
     work.chmod(0o755)
     PROCS.temp_dirs.append(str(work))
     try:
-        pg = pgserver.start(str(work))
-        PROCS.postgres.append(pg)
-        pg.psql("postgres", "CREATE DATABASE omnigift_bench")
         data_dir = Path(tempfile.mkdtemp(prefix="service-", dir=work))
+        postmaster: int | None = None
+        if args.engine == "postgres":
+            pg = pgserver.start(str(work))
+            PROCS.postgres.append(pg)
+            pg.psql("postgres", "CREATE DATABASE omnigift_bench")
+            url = pg.sqlalchemy_url("omnigift_bench")
+            postmaster = pg.postmaster_pid()
+        else:
+            url = f"sqlite+aiosqlite:///{data_dir / 'omnigift.sqlite'}"
         service = Service(
-            redeem.service_env(pg.sqlalchemy_url("omnigift_bench"), data_dir),
-            pgserver.free_port(),
-            work / "service.log",
+            redeem.service_env(url, data_dir), pgserver.free_port(), work / "service.log"
         )
         service.create_key()
         service.start()
         cards_file = redeem.write_lines(
             work / "cards.txt", redeem.issue_cards(service, args.cards, redeem.CARD_VALUE)
         )
-        redeem.run_wrk(service, cards_file, args.clients, 2, pg.postmaster_pid())  # warm-up
+        redeem.run_wrk(service, cards_file, args.clients, 2, postmaster)  # warm-up
         spy = PROCS.spawn(
             [
                 args.py_spy,
@@ -124,9 +130,7 @@ def main() -> int:
             ]
         )
         time.sleep(1)
-        result = redeem.run_wrk(
-            service, cards_file, args.clients, args.duration, pg.postmaster_pid()
-        )
+        result = redeem.run_wrk(service, cards_file, args.clients, args.duration, postmaster)
         spy.wait(timeout=60)
         print(f"under the profiler: {redeem.line(result)}")
         print(f"collapsed stacks: {args.out}")
