@@ -3,6 +3,7 @@ thread, writing and reading exactly what SQLAlchemy writes and reads."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,7 +101,7 @@ async def test_several_writes_and_their_rows_go_in_one_trip(runtime: Runtime, tr
         )
 
     assert written
-    assert trips.count("_write") == 1 and "_run" not in trips
+    assert trips.count("_write_groups") == 1 and "_run" not in trips
     assert await stored_counters(runtime) == {"zz_b": 2}
 
 
@@ -138,3 +139,74 @@ async def test_inside_a_callers_transaction_a_failed_guard_undoes_only_the_trip(
 
     assert (refused, kept) == (False, True)
     assert await stored_counters(runtime) == {"zz_e": 6}
+
+
+async def test_writes_queued_together_share_one_commit(runtime: Runtime, trips):
+    commits = runtime.db.commits
+    assert commits is not None
+    trips.clear()
+
+    written = await asyncio.gather(
+        *(commits.write([insert_counter(f"zz_g{i}")]) for i in range(10))
+    )
+
+    assert written == [True] * 10
+    # All ten were queued before the sender had its connection: one trip, one commit.
+    assert trips.count("_write_groups") == 1
+    assert len(await stored_counters(runtime)) == 10
+
+
+async def test_a_group_whose_guard_fails_is_undone_alone_in_a_shared_commit(runtime: Runtime):
+    commits = runtime.db.commits
+    assert commits is not None
+    await commits.write([insert_counter("zz_h")])
+
+    outcomes = await asyncio.gather(
+        commits.write([insert_counter("zz_i")]),
+        commits.write([bump("zz_h", 0, key_row("k8")), bump("zz_h", 0, key_row("k9"))]),
+        commits.write([bump("zz_h", 0, key_row("k10"))]),
+    )
+
+    assert outcomes == [True, False, True]
+    assert await stored_counters(runtime) == {"zz_h": 1, "zz_i": 0}
+    async with runtime.db.read() as conn:
+        found = await read_together(conn, [(_FIND_KEY, {"b_key": k}) for k in ("k8", "k10")])
+    assert [len(rows) for rows in found] == [0, 1]
+
+
+async def test_a_group_that_breaks_a_constraint_is_told_and_the_others_are_written(
+    runtime: Runtime,
+):
+    commits = runtime.db.commits
+    assert commits is not None
+    await commits.write([insert_counter("zz_j")])
+
+    outcomes = await asyncio.gather(
+        commits.write([insert_counter("zz_k")]),
+        commits.write([insert_counter("zz_j")]),  # already there
+        commits.write([insert_counter("zz_l")]),
+        return_exceptions=True,
+    )
+
+    assert outcomes[0] is True and outcomes[2] is True
+    assert isinstance(outcomes[1], IntegrityError)
+    assert set(await stored_counters(runtime)) == {"zz_j", "zz_k", "zz_l"}
+
+
+async def test_a_caller_that_gives_up_neither_takes_its_write_back_nor_strands_the_others(
+    runtime: Runtime,
+):
+    commits = runtime.db.commits
+    assert commits is not None
+    first = asyncio.create_task(commits.write([insert_counter("zz_m")]))
+    queued = asyncio.create_task(commits.write([insert_counter("zz_n")]))
+    behind = asyncio.create_task(commits.write([insert_counter("zz_o")]))
+    await asyncio.sleep(0)  # all three queued, the first on its way
+    queued.cancel()
+
+    assert await first is True and await behind is True
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert set(await stored_counters(runtime)) == {"zz_m", "zz_n", "zz_o"}
+    # Idle again, a later write starts a sender of its own.
+    assert await commits.write([insert_counter("zz_p")]) is True

@@ -43,10 +43,12 @@ from omnigift.keys import Principal
 from omnigift.ledger.activities import ActivityRequest, apply_activity, plan_redeem_unlocked
 from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.errors import LedgerError
+from omnigift.ledger.one_statement import AlongRow
 from omnigift.ledger.records import (
     PlannedWrite,
     Written,
     write_planned,
+    write_planned_in_group,
     write_planned_together,
 )
 from omnigift.metrics import ACTIVITIES, REDEEM_WAYS, WRITES_TOGETHER
@@ -214,7 +216,7 @@ async def _run_unlocked(
         key_row = (idempotency_keys, _stored(runtime, principal, idem, outcome, content, now))
         write = QueuedWrite(planned, planned_on, now, key_row)
         if turn.queue_write(write):
-            first = partial(_send_apart, db) if db.is_sqlite else partial(_send, conn)
+            first = partial(_send_in_group, db) if db.is_sqlite else partial(_send, conn)
             await turn.send_first(first, partial(_sender, db))
     try:
         written = await write.done
@@ -225,31 +227,40 @@ async def _run_unlocked(
 
 async def _send(conn: AsyncConnection, writes: list[QueuedWrite]) -> bool:
     """A card's writes, each planned on what the one before it leaves: all written, or none."""
-    WRITES_TOGETHER.observe(len(writes))
     if len(writes) == 1:
         (write,) = writes
         seen = write.planned.change.card.version
+        WRITES_TOGETHER.observe(1)
         return await write_planned(
             conn, write.planned, write.now, seen_version=seen, along=write.along
         )
+    return await _together(writes, partial(write_planned_together, conn))
+
+
+async def _send_in_group(db: Database, writes: list[QueuedWrite]) -> bool:
+    """SQLite: ``_send``, in one commit with the other cards' writes queued meanwhile."""
+    assert db.commits is not None, "SQLite sends its writes in groups"
+    return await _together(writes, partial(write_planned_in_group, db.commits))
+
+
+async def _together(
+    writes: list[QueuedWrite],
+    send: Callable[[list[tuple[PlannedWrite, datetime, AlongRow]]], Awaitable[bool]],
+) -> bool:
+    WRITES_TOGETHER.observe(len(writes))
     try:
-        return await write_planned_together(conn, [(w.planned, w.now, w.along) for w in writes])
+        return await send([(w.planned, w.now, w.along) for w in writes])
     except IntegrityError:
+        if len(writes) == 1:
+            raise  # its request finds out at once whether its key was stored by another
         return False  # one of them collided on its key: each finds out which the usual way
-
-
-async def _send_apart(db: Database, writes: list[QueuedWrite]) -> bool:
-    """SQLite: send on the write connection, taken for this send only (other cards' writers
-    queue for it too)."""
-    async with db.autocommit() as conn:
-        return await _send(conn, writes)
 
 
 @asynccontextmanager
 async def _sender(db: Database) -> AsyncIterator[Callable[[list[QueuedWrite]], Awaitable[bool]]]:
     """What a card's queue sends its batches with: on PostgreSQL one connection for them all."""
     if db.is_sqlite:
-        yield partial(_send_apart, db)
+        yield partial(_send_in_group, db)
         return
     async with db.autocommit() as conn:
         yield partial(_send, conn)

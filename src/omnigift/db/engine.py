@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 
 from omnigift.db.sqlite_driver import OneTripDBAPI
+from omnigift.db.sqlite_raw import GroupCommit
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -75,10 +76,12 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._writer: asyncio.Lock | None = None
+        self.commits: GroupCommit | None = None  # SQLite: writes sent together (sqlite_raw)
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, immediate=True, pool_size=pool_size)
             self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
             self._writer = asyncio.Lock()
+            self.commits = GroupCommit(self.autocommit)
         else:
             # No overflow: SQLAlchemy closes an overflow connection as soon as it comes back, and
             # under steady load that meant ~30 new PostgreSQL sessions a second, each a new

@@ -14,8 +14,10 @@ writes and reads. A constraint violation is raised as SQLAlchemy's ``IntegrityEr
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,25 +106,43 @@ async def write_all_or_none(conn: AsyncConnection, writes: Sequence[GuardedWrite
     On a connection with no transaction open the trip is its own write transaction (``BEGIN
     IMMEDIATE`` ... ``COMMIT``). Inside the caller's transaction it is a savepoint, and the
     caller commits."""
-    try:
-        written: bool = await in_thread(conn, _write, list(writes))
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError("a write sent in one trip", None, exc) from exc
-    return written
+    (outcome,) = await in_thread(conn, _write_groups, [list(writes)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
-def _write(db: sqlite3.Connection, writes: list[GuardedWrite]) -> bool:
+# What one group of writes came to: written, not (a guard failed), or refused by a constraint.
+GroupOutcome = bool | IntegrityError
+
+
+def _write_groups(db: sqlite3.Connection, groups: list[list[GuardedWrite]]) -> list[GroupOutcome]:
+    """Each group all or none, in a savepoint of its own; all of them in one transaction."""
     own = not db.in_transaction
-    db.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT one_trip")
+    if own:
+        db.execute("BEGIN IMMEDIATE")
     try:
-        if not all(_guarded(db, write) for write in writes):
-            _undo(db, own)
-            return False
-        db.execute("COMMIT" if own else "RELEASE one_trip")
+        outcomes = [_write_group(db, writes) for writes in groups]
+        if own:
+            db.execute("COMMIT")
     except BaseException:
-        _undo(db, own)
+        if own and db.in_transaction:  # a failed COMMIT may have ended it already
+            db.execute("ROLLBACK")
         raise
-    return True
+    return outcomes
+
+
+def _write_group(db: sqlite3.Connection, writes: list[GuardedWrite]) -> GroupOutcome:
+    db.execute("SAVEPOINT one_group")
+    try:
+        outcome: GroupOutcome = all(_guarded(db, write) for write in writes)
+    except sqlite3.IntegrityError as exc:
+        outcome = IntegrityError("a write sent in one trip", None, exc)
+    except BaseException:
+        _release(db, undo=True)
+        raise
+    _release(db, undo=outcome is not True)
+    return outcome
 
 
 def _guarded(db: sqlite3.Connection, write: GuardedWrite) -> bool:
@@ -133,10 +153,87 @@ def _guarded(db: sqlite3.Connection, write: GuardedWrite) -> bool:
     return True
 
 
-def _undo(db: sqlite3.Connection, own: bool) -> None:
-    if own:
-        if db.in_transaction:  # a failed COMMIT may have ended it already
-            db.execute("ROLLBACK")
-        return
-    db.execute("ROLLBACK TO one_trip")
-    db.execute("RELEASE one_trip")
+def _release(db: sqlite3.Connection, *, undo: bool) -> None:
+    if undo:
+        db.execute("ROLLBACK TO one_group")
+    db.execute("RELEASE one_group")
+
+
+@dataclass(eq=False)
+class _Group:
+    writes: list[GuardedWrite]
+    done: asyncio.Future[GroupOutcome]
+
+
+class GroupCommit:
+    """Writes of this process sent together: one trip, one transaction and one commit (one
+    flush to disk) for all the groups queued while the one before was on its way.
+
+    Each group stays all or none on its own, in a savepoint; a group whose guard fails or that
+    breaks a constraint is undone without touching the others. ``connect`` opens the write
+    connection, held alone among this process's writers while a batch is sent
+    (``Database.autocommit``).
+    """
+
+    MAX_GROUPS = 64  # per commit: bounds how long the write lock is held
+
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
+        self._connect = connect
+        self._queue: list[_Group] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    async def write(self, writes: Sequence[GuardedWrite]) -> bool:
+        """Queue the group and wait for its commit: True if written, False if a guard failed;
+        a constraint it broke is raised as ``IntegrityError``."""
+        group = _Group(list(writes), asyncio.get_running_loop().create_future())
+        self._queue.append(group)
+        if self._sending is None:
+            self._sending = asyncio.create_task(self._send_all())
+        # Shielded: a caller that gives up cannot take back a write that may be on its way.
+        outcome = await asyncio.shield(group.done)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _send_all(self) -> None:
+        try:
+            async with self._connect() as conn:
+                while self._queue:
+                    batch = self._queue[: self.MAX_GROUPS]
+                    del self._queue[: self.MAX_GROUPS]
+                    await self._send(conn, batch)
+                # Checked and cleared with no await between: a group queued from now on
+                # starts the next sender.
+                self._sending = None
+        except BaseException as exc:  # no connection, or cancelled: nothing queued can go
+            queued, self._queue = self._queue, []
+            _settle(queued, _unsent(exc))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if self._sending is asyncio.current_task():
+                self._sending = None
+
+    async def _send(self, conn: AsyncConnection, batch: list[_Group]) -> None:
+        try:
+            outcomes = await in_thread(conn, _write_groups, [group.writes for group in batch])
+        except BaseException as exc:  # the batch's outcome is unknown; the next may still go
+            _settle(batch, _unsent(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for group, outcome in zip(batch, outcomes, strict=True):
+            if not group.done.done():
+                group.done.set_result(outcome)
+
+
+def _settle(groups: list[_Group], exc: Exception) -> None:
+    for group in groups:
+        if not group.done.done():
+            group.done.set_exception(exc)
+
+
+def _unsent(exc: BaseException) -> Exception:
+    if isinstance(exc, Exception):
+        return exc
+    return RuntimeError("the writer was stopped; the write's outcome is unknown")

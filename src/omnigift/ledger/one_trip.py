@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from omnigift.db.sqlite_raw import GuardedWrite, TripStatement, write_all_or_none
+from omnigift.db.sqlite_raw import GroupCommit, GuardedWrite, TripStatement, write_all_or_none
 from omnigift.db.tables import accounts, activities, events, gift_cards, lots, postings
 from omnigift.events.outbox import event_rows
 from omnigift.ledger.one_statement import Rows
@@ -110,6 +110,12 @@ async def write_rows(conn: AsyncConnection, each: Sequence[Rows]) -> bool:
     """Write the activities' rows in one trip, all or none (see ``one_statement``: each guarded
     by its ``seen_version`` when set); True once written."""
     return await write_all_or_none(conn, [guarded_write(rows) for rows in each])
+
+
+async def write_rows_in_group(commits: GroupCommit, each: Sequence[Rows]) -> bool:
+    """``write_rows``, sent with the other writes of this process queued meanwhile: one trip and
+    one commit for them all, each all or none on its own."""
+    return await commits.write([guarded_write(rows) for rows in each])
 
 
 def _posting_rows(rows: Rows) -> list[dict[str, Any]]:

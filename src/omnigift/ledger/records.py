@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.db import raw, sqlite_raw
+from omnigift.db.sqlite_raw import GroupCommit
 from omnigift.db.tables import (
     accounts,
     gift_cards,
@@ -429,6 +430,17 @@ async def write_planned_together(
     if conn.dialect.name == "postgresql":
         return await write_rows_together(conn, each)
     return await one_trip.write_rows(conn, each)
+
+
+async def write_planned_in_group(
+    commits: GroupCommit, writes: Sequence[tuple[PlannedWrite, datetime, AlongRow]]
+) -> bool:
+    """SQLite: ``write_planned_together`` sent with what the other requests of this process
+    write meanwhile, one commit for them all (``sqlite_raw.GroupCommit``). True once written."""
+    each = [
+        _rows(planned, now, planned.change.card.version, along) for planned, now, along in writes
+    ]
+    return await one_trip.write_rows_in_group(commits, each)
 
 
 def _rows(
