@@ -4,6 +4,8 @@ thread, writing and reading exactly what SQLAlchemy writes and reads."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,3 +212,37 @@ async def test_a_caller_that_gives_up_neither_takes_its_write_back_nor_strands_t
     assert set(await stored_counters(runtime)) == {"zz_m", "zz_n", "zz_o"}
     # Idle again, a later write starts a sender of its own.
     assert await commits.write([insert_counter("zz_p")]) is True
+
+
+async def test_a_read_in_the_loop_sees_what_a_trip_reads(runtime: Runtime):
+    reader = runtime.db.loop_reader
+    assert reader is not None
+    async with runtime.db.transaction() as conn:
+        await conn.execute(idempotency_keys.insert(), key_row("k11"))
+    async with runtime.db.read() as conn:
+        by_trip = await read_together(conn, [(_FIND_KEY, {"b_key": "k11"})])
+
+    assert reader.read_together([(_FIND_KEY, {"b_key": "k11"})]) == by_trip
+    assert by_trip[0][0]["created_at"] == NOW
+
+
+async def test_a_read_in_the_loop_that_finds_sqlite_busy_answers_none_at_once(runtime: Runtime):
+    reader = runtime.db.loop_reader
+    assert reader is not None
+    assert reader.read_together([(_FIND_KEY, {"b_key": "k12"})]) == [[]]
+    path = runtime.db.engine.url.database
+    assert path is not None
+    await runtime.db.dispose()  # every connection closed: the reader opens its own again
+    # A connection in exclusive locking mode keeps every other one out, readers too.
+    hog = sqlite3.connect(path, isolation_level=None)
+    hog.execute("PRAGMA locking_mode=EXCLUSIVE")
+    hog.execute("BEGIN EXCLUSIVE")
+    hog.execute("INSERT INTO counters (name, value) VALUES ('zz_q', 1)")
+    hog.execute("COMMIT")
+    try:
+        started = time.monotonic()
+        assert reader.read_together([(_FIND_KEY, {"b_key": "k12"})]) is None
+        assert time.monotonic() - started < 1  # no busy timeout: the loop is not held up
+    finally:
+        hog.close()
+    assert reader.read_together([(_FIND_KEY, {"b_key": "k12"})]) == [[]]

@@ -47,6 +47,7 @@ from omnigift.ledger.one_statement import AlongRow
 from omnigift.ledger.records import (
     PlannedWrite,
     Written,
+    read_card_with_lots_in_loop,
     write_planned,
     write_planned_in_group,
     write_planned_together,
@@ -203,9 +204,11 @@ async def _run_unlocked(
     db = runtime.db
     async with db.read() as conn:  # on PostgreSQL, an autocommit connection that can write too
         now, planned_on = utcnow(), turn.known
+        # Planned on what the card's last queued write leaves, or on SQLite's read in the loop.
+        read = planned_on or read_card_with_lots_in_loop(db.loop_reader, turn.card_id)
         try:
             planned = await plan_redeem_unlocked(
-                conn, turn.card_id, request, runtime.policy, principal.origin, now, known=planned_on
+                conn, turn.card_id, request, runtime.policy, principal.origin, now, known=read
             )
         except LedgerError:
             return None  # refusals are decided, and answered, under the lock; nothing moved

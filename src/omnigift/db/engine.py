@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 
 from omnigift.db.sqlite_driver import OneTripDBAPI
-from omnigift.db.sqlite_raw import GroupCommit
+from omnigift.db.sqlite_raw import GroupCommit, LoopReader
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -77,11 +77,15 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._writer: asyncio.Lock | None = None
         self.commits: GroupCommit | None = None  # SQLite: writes sent together (sqlite_raw)
+        self.loop_reader: LoopReader | None = None  # SQLite: small reads in the loop's thread
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, immediate=True, pool_size=pool_size)
             self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
             self._writer = asyncio.Lock()
             self.commits = GroupCommit(self.autocommit)
+            path = self.engine.url.database
+            if path and path != ":memory:":
+                self.loop_reader = LoopReader(path)
         else:
             # No overflow: SQLAlchemy closes an overflow connection as soon as it comes back, and
             # under steady load that meant ~30 new PostgreSQL sessions a second, each a new
@@ -153,5 +157,7 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.loop_reader is not None:
+            self.loop_reader.close()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()

@@ -90,6 +90,46 @@ def _read(db: sqlite3.Connection, runs: list[tuple[str, Arguments]]) -> list[lis
             db.execute("COMMIT")
 
 
+class LoopReader:
+    """Small reads run right in the event loop's thread, on a connection of their own.
+
+    A read of a card and its lots takes SQLite tens of microseconds; a trip to a driver thread
+    for it costs more (a wake-up each way, and a wait for the GIL while the loop runs Python).
+    In WAL mode a reader never waits for a writer, so the loop is not held up; with no busy
+    timeout, the rare read that finds SQLite busy (recovering its WAL) answers None at once and
+    the caller reads the usual way. The connection is read-only.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+
+    def read_together(
+        self, reads: Sequence[tuple[TripStatement, dict[str, Any]]]
+    ) -> list[list[dict[str, Any]]] | None:
+        """The rows of each SELECT, from one snapshot; None if SQLite was busy."""
+        runs = [(read.sql, read.arguments(params)) for read, params in reads]
+        try:
+            fetched = _read(self._connection(), runs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            return None
+        return [read.mappings(rows) for (read, _), rows in zip(reads, fetched, strict=True)]
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self._path, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=0")
+            self._db.execute("PRAGMA query_only=1")
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
 @dataclass(frozen=True)
 class GuardedWrite:
     """A write whose first statement must change exactly one row, or nothing of it is kept; the

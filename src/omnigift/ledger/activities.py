@@ -129,12 +129,12 @@ async def plan_redeem_unlocked(
     *,
     known: CardWithLots | None = None,
 ) -> PlannedWrite | None:
-    """PostgreSQL: plan a gift card redeem from one read of the card and its lots, WITHOUT the lock.
+    """Plan a gift card redeem from one read of the card and its lots, WITHOUT the lock.
 
     The caller writes it with ``write_planned(..., seen_version=<the card's version as read>)``,
-    which writes nothing if the card moved meanwhile. With ``known`` (what the caller's previous
-    write left: ``PlannedWrite.known_after``) nothing is read: the guarded write checks it all
-    the same. None when the redeem cannot be planned this way (another activity, a store
+    which writes nothing if the card moved meanwhile. With ``known`` (the card and its lots as
+    the caller read them, or as its previous write left them: ``PlannedWrite.known_after``)
+    nothing is read here: the guarded write checks it all the same. None when the redeem cannot be planned this way (another activity, a store
     credit, no such card, value due to lapse first): the caller then takes ``apply_activity``.
     Refusals raise as there.
     """

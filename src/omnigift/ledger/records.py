@@ -261,13 +261,29 @@ _CARD_IN_ONE_TRIP = sqlite_raw.TripStatement(_FIND_CARD)
 _LOTS_IN_ONE_TRIP = sqlite_raw.TripStatement(_OPEN_LOTS)
 
 
+def _card_and_lots(card_id: str) -> list[tuple[sqlite_raw.TripStatement, dict[str, Any]]]:
+    return [(_CARD_IN_ONE_TRIP, {"b_card": card_id}), (_LOTS_IN_ONE_TRIP, {"b_account": card_id})]
+
+
 async def _read_card_with_lots_in_one_trip(
     conn: AsyncConnection, card_id: str
 ) -> CardWithLots | None:
-    found_card, found_lots = await sqlite_raw.read_together(
-        conn,
-        [(_CARD_IN_ONE_TRIP, {"b_card": card_id}), (_LOTS_IN_ONE_TRIP, {"b_account": card_id})],
-    )
+    found = await sqlite_raw.read_together(conn, _card_and_lots(card_id))
+    return _found_card_with_lots(found)
+
+
+def read_card_with_lots_in_loop(
+    reader: sqlite_raw.LoopReader | None, card_id: str
+) -> CardWithLots | None:
+    """SQLite: ``read_card_with_lots`` run in the event loop's thread, with no trip to a driver
+    thread (``sqlite_raw.LoopReader``). None when not read so: no reader (PostgreSQL), SQLite
+    busy, or no such card; the caller then reads the usual way."""
+    found = reader.read_together(_card_and_lots(card_id)) if reader else None
+    return _found_card_with_lots(found) if found else None
+
+
+def _found_card_with_lots(found: list[list[dict[str, Any]]]) -> CardWithLots | None:
+    found_card, found_lots = found
     if not found_card:
         return None
     return CardRecord.from_row(found_card[0]), [_lot(row) for row in found_lots]
