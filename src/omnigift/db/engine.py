@@ -10,7 +10,9 @@ and a read or a single write needs no transaction around it: ``read``, ``write_o
 SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in growing steps
 (up to 100 ms) before it looks again: sixteen tills redeeming at once spent most of their time
 asleep (p99 two seconds). So writers of one process queue on an ``asyncio.Lock`` first and meet
-SQLite's lock free; its busy timeout remains for writers in other processes.
+SQLite's lock free; its busy timeout remains for writers in other processes. The redeem's short
+way (ADR 5) on SQLite writes through ``commits`` (many requests' writes in one commit) and reads
+through ``loop_reader`` (in the event loop's thread): see ``db.sqlite_raw``.
 """
 
 from __future__ import annotations
