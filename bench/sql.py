@@ -61,11 +61,11 @@ SERVICE_WRITE_ACTIVITY = (
     "e.data, $4::TIMESTAMP WITH TIME ZONE FROM json_to_recordset(CAST($29::VARCHAR AS "
     "json)) AS e(id varchar, type varchar, account_id varchar, sequence integer, data "
     'json), account RETURNING id), along AS ( INSERT INTO idempotency_keys ("api_key_id", '
-    '"key", "request_hash", "status_code", "response_body", "created_at") SELECT '
-    "CAST($30::VARCHAR AS VARCHAR(40)), CAST($31::VARCHAR AS VARCHAR(255)), "
+    '"key", "request_hash", "status_code", "response_body", "response_sealed", "created_at") '
+    "SELECT CAST($30::VARCHAR AS VARCHAR(40)), CAST($31::VARCHAR AS VARCHAR(255)), "
     "CAST($32::VARCHAR AS VARCHAR(64)), CAST($33::INTEGER AS INTEGER), CAST($34::VARCHAR AS "
-    "TEXT), CAST($35::TIMESTAMP WITH TIME ZONE AS TIMESTAMP WITH TIME ZONE) FROM account) "
-    "SELECT count(*) AS written FROM account"
+    "TEXT), CAST($35::BOOLEAN AS BOOLEAN), CAST($36::TIMESTAMP WITH TIME ZONE AS TIMESTAMP "
+    "WITH TIME ZONE) FROM account) SELECT count(*) AS written FROM account"
 )
 
 # The "minimal" transaction: BEGIN; conditional debit; one posting; COMMIT (4 round trips).
@@ -143,8 +143,9 @@ e AS (
   FROM d, v, gift_cards g WHERE g.id = d.id
   RETURNING 1)
 INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response_body,
-                              created_at)
-SELECT '{api_key_id}', {idempotency_key}, md5(v.id), 201, v.view::text, now() FROM v;
+                              response_sealed, created_at)
+SELECT '{api_key_id}', {idempotency_key}, md5(v.id), 201,
+       encode(convert_to(v.view::text, 'UTF8'), 'base64'), true, now() FROM v;
 """
 
 
