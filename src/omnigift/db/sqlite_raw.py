@@ -230,7 +230,11 @@ class GroupCommit:
         if self._sending is None:
             self._sending = asyncio.create_task(self._send_all())
         # Shielded: a caller that gives up cannot take back a write that may be on its way.
-        outcome = await asyncio.shield(group.done)
+        try:
+            outcome = await asyncio.shield(group.done)
+        except asyncio.CancelledError:
+            group.done.add_done_callback(_nobody_waits)
+            raise
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -265,6 +269,12 @@ class GroupCommit:
         for group, outcome in zip(batch, outcomes, strict=True):
             if not group.done.done():
                 group.done.set_result(outcome)
+
+
+def _nobody_waits(done: asyncio.Future[GroupOutcome]) -> None:
+    """Take a failed group's exception once its caller has gone (no "never retrieved")."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _settle(groups: list[_Group], exc: Exception) -> None:

@@ -134,9 +134,9 @@ async def plan_redeem_unlocked(
     The caller writes it with ``write_planned(..., seen_version=<the card's version as read>)``,
     which writes nothing if the card moved meanwhile. With ``known`` (the card and its lots as
     the caller read them, or as its previous write left them: ``PlannedWrite.known_after``)
-    nothing is read here: the guarded write checks it all the same. None when the redeem cannot be planned this way (another activity, a store
-    credit, no such card, value due to lapse first): the caller then takes ``apply_activity``.
-    Refusals raise as there.
+    nothing is read here: the guarded write checks it all the same. None when the redeem cannot
+    be planned this way (another activity, a store credit, no such card, value due to lapse
+    first): the caller then takes ``apply_activity``. Refusals raise as there.
     """
     if request.type is not ActivityType.REDEEM or is_wallet_id(card_id):
         return None
