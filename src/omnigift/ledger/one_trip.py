@@ -20,7 +20,9 @@ from omnigift.db.tables import accounts, activities, events, gift_cards, lots, p
 from omnigift.events.outbox import event_rows
 from omnigift.ledger.one_statement import Rows
 
-_MOVE = TripStatement(
+# The one statement that moves a value account's balance, held value and version (the locked
+# way's ``records.move_account`` runs it through SQLAlchemy).
+MOVE_ACCOUNT = (
     update(accounts)
     .where(accounts.c.id == bindparam("b_card"))
     .values(
@@ -30,16 +32,8 @@ _MOVE = TripStatement(
         updated_at=bindparam("b_now"),
     )
 )
-_MOVE_SEEN = TripStatement(
-    update(accounts)
-    .where(accounts.c.id == bindparam("b_card"), accounts.c.version == bindparam("b_seen"))
-    .values(
-        balance=accounts.c.balance + bindparam("b_delta"),
-        held=accounts.c.held + bindparam("b_held_delta"),
-        version=accounts.c.version + bindparam("b_events"),
-        updated_at=bindparam("b_now"),
-    )
-)
+_MOVE = TripStatement(MOVE_ACCOUNT)
+_MOVE_SEEN = TripStatement(MOVE_ACCOUNT.where(accounts.c.version == bindparam("b_seen")))
 _SET_STATE = TripStatement(
     update(gift_cards)
     .where(gift_cards.c.id == bindparam("b_card"))

@@ -167,17 +167,6 @@ _OPEN_LOTS = (
     .where(lots.c.account_id == bindparam("b_account"), lots.c.remaining > 0)
     .order_by(lots.c.id)
 )
-_MOVE_ACCOUNT = (
-    update(accounts)
-    .where(accounts.c.id == bindparam("b_account"))
-    .values(
-        balance=accounts.c.balance + bindparam("b_delta"),
-        held=accounts.c.held + bindparam("b_held_delta"),
-        version=accounts.c.version + bindparam("b_events"),
-        updated_at=bindparam("b_now"),
-    )
-)
-_INSERT_LOT = lots.insert()
 
 
 async def lock_card(conn: AsyncConnection, card_id: str) -> CardRecord:
@@ -505,21 +494,14 @@ async def move_account(
 ) -> None:
     """The one statement that changes a value account's balance, held value and version."""
     await conn.execute(
-        _MOVE_ACCOUNT,
+        one_trip.MOVE_ACCOUNT,
         {
-            "b_account": account_id,
+            "b_card": account_id,
             "b_delta": delta,
             "b_held_delta": held_delta,
             "b_events": events,
             "b_now": now,
         },
-    )
-
-
-async def insert_lot(conn: AsyncConnection, account_id: str, lot: NewLot, now: datetime) -> None:
-    await conn.execute(
-        _INSERT_LOT,
-        {**_lot_row(lot), "account_id": account_id, "remaining": lot.amount, "created_at": now},
     )
 
 
