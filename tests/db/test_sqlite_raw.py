@@ -246,3 +246,13 @@ async def test_a_read_in_the_loop_that_finds_sqlite_busy_answers_none_at_once(ru
     finally:
         hog.close()
     assert reader.read_together([(_FIND_KEY, {"b_key": "k12"})]) == [[]]
+
+
+async def test_each_thread_reads_in_the_loop_on_a_connection_of_its_own(runtime: Runtime):
+    reader = runtime.db.loop_reader
+    assert reader is not None
+    here = reader.read_together([(_FIND_KEY, {"b_key": "k13"})])
+
+    elsewhere = await asyncio.to_thread(reader.read_together, [(_FIND_KEY, {"b_key": "k13"})])
+
+    assert here == elsewhere == [[]]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ class LoopReader:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._db: sqlite3.Connection | None = None
+        # One connection per thread that reads (an event loop's thread; tests may run a server
+        # loop in a thread of its own).
+        self._by_thread: dict[int, sqlite3.Connection] = {}
 
     def read_together(
         self, reads: Sequence[tuple[TripStatement, dict[str, Any]]]
@@ -118,16 +121,19 @@ class LoopReader:
         return [read.mappings(rows) for (read, _), rows in zip(reads, fetched, strict=True)]
 
     def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout=0")
-            self._db.execute("PRAGMA query_only=1")
-        return self._db
+        db = self._by_thread.get(threading.get_ident())
+        if db is None:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=0")
+            db.execute("PRAGMA query_only=1")
+            self._by_thread[threading.get_ident()] = db
+        return db
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close every thread's connection (once no read is running)."""
+        connections, self._by_thread = list(self._by_thread.values()), {}
+        for db in connections:
+            db.close()
 
 
 @dataclass(frozen=True)
