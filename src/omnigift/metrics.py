@@ -26,3 +26,8 @@ WRITES_TOGETHER = Histogram(
     "Redeems of one card written together by the short way, per write sent (one commit each)",
     buckets=(1, 2, 4, 8, 16, 32),
 )
+GROUPS_PER_COMMIT = Histogram(
+    "omnigift_sqlite_groups_per_commit",
+    "SQLite: cards' writes sent in one trip and one commit by the group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

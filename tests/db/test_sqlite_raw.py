@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -57,6 +58,13 @@ def bump(name: str, seen: int, *then: dict[str, Any]) -> GuardedWrite:
     guard = (_BUMP.sql, _BUMP.arguments({"b_name": name, "b_seen": seen}))
     rest = [(_INSERT_KEY.sql, [_INSERT_KEY.arguments(row)]) for row in then]
     return GuardedWrite(guard, rest)
+
+
+def groups_per_commit() -> tuple[float, float]:
+    """Commits sent by the group commit so far, and the groups they carried (its metric)."""
+    name = "omnigift_sqlite_groups_per_commit"
+    count = REGISTRY.get_sample_value(f"{name}_count") or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum") or 0.0
 
 
 async def stored_counters(runtime: Runtime) -> dict[str, int]:
@@ -147,6 +155,7 @@ async def test_writes_queued_together_share_one_commit(runtime: Runtime, trips):
     commits = runtime.db.commits
     assert commits is not None
     trips.clear()
+    commits_before, groups_before = groups_per_commit()
 
     written = await asyncio.gather(
         *(commits.write([insert_counter(f"zz_g{i}")]) for i in range(10))
@@ -155,6 +164,8 @@ async def test_writes_queued_together_share_one_commit(runtime: Runtime, trips):
     assert written == [True] * 10
     # All ten were queued before the sender had its connection: one trip, one commit.
     assert trips.count("_write_groups") == 1
+    commits_after, groups_after = groups_per_commit()
+    assert (commits_after - commits_before, groups_after - groups_before) == (1, 10)
     assert len(await stored_counters(runtime)) == 10
 
 

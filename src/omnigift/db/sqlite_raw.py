@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ClauseElement, Select
 
 from omnigift.db.sqlite_driver import in_thread
+from omnigift.metrics import GROUPS_PER_COMMIT
 
 _DIALECT = aiosqlite_dialect()
 Arguments = tuple[Any, ...]
@@ -265,6 +266,7 @@ class GroupCommit:
                 self._sending = None
 
     async def _send(self, conn: AsyncConnection, batch: list[_Group]) -> None:
+        GROUPS_PER_COMMIT.observe(len(batch))
         try:
             outcomes = await in_thread(conn, _write_groups, [group.writes for group in batch])
         except BaseException as exc:  # the batch's outcome is unknown; the next may still go
