@@ -127,3 +127,37 @@ async def test_a_busy_cards_redeems_are_written_together_a_commit_for_several(ap
     redeems_seen = [a for a in history.json()["data"] if a["type"] == "redeem"]
     balances = [a["balance_after"]["amount"] for a in redeems_seen]
     assert sorted(balances, reverse=True) == [10_000 - 100 * n for n in range(1, 21)]
+
+
+async def test_a_redeem_whose_card_moved_after_its_read_takes_the_locked_way_once(
+    app_client, admin, monkeypatch
+):
+    from omnigift.api import idempotency
+    from omnigift.clock import utcnow
+    from omnigift.ledger.activities import ActivityRequest, apply_activity
+    from omnigift.ledger.cards import ActivityType
+    from omnigift.ledger.origin import Origin
+
+    issued = await issue(app_client, admin, 10_000)
+    runtime = app_client.app.state.runtime
+    plan_redeem_unlocked = idempotency.plan_redeem_unlocked
+
+    async def then_another_process_loads(*args, **kwargs):
+        planned = await plan_redeem_unlocked(*args, **kwargs)
+        load = ActivityRequest(type=ActivityType.LOAD, amount=500, currency="USD")
+        async with runtime.db.transaction() as conn:
+            await apply_activity(conn, issued["id"], load, runtime.policy, Origin(), utcnow())
+        return planned
+
+    monkeypatch.setattr(idempotency, "plan_redeem_unlocked", then_another_process_loads)
+    short, locked = _redeems_by("short"), _redeems_by("locked")
+
+    redeemed = await act(app_client, admin, issued["id"], "redeem", 2_000)
+
+    assert redeemed.status_code == 201, redeemed.text
+    assert (_redeems_by("short") - short, _redeems_by("locked") - locked) == (0, 1)
+    assert redeemed.json()["balance_after"] == usd(10_000 + 500 - 2_000)
+    history = await app_client.get(f"/v1/gift-cards/{issued['id']}/activities", headers=admin)
+    kinds = [a["type"] for a in history.json()["data"]]
+    assert kinds.count("redeem") == 1 and kinds.count("load") == 1
+    assert (await card(app_client, admin, issued["id"]))["balance"] == usd(8_500)
