@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from omnigift.db import sqlite_raw
 from omnigift.db.sqlite_raw import GuardedWrite, TripStatement, read_together, write_all_or_none
 from omnigift.db.tables import counters, idempotency_keys
 from omnigift.runtime import Runtime
@@ -267,3 +268,41 @@ async def test_each_thread_reads_in_the_loop_on_a_connection_of_its_own(runtime:
     elsewhere = await asyncio.to_thread(reader.read_together, [(_FIND_KEY, {"b_key": "k13"})])
 
     assert here == elsewhere == [[]]
+
+
+async def test_a_transaction_waiting_for_the_writer_goes_before_the_next_commit_of_the_group(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+):
+    commits = runtime.db.commits
+    assert commits is not None
+    on_its_way, go_on = asyncio.Event(), asyncio.Event()
+    original = sqlite_raw.in_thread
+
+    async def held_up_once(conn, work, *args):  # type: ignore[no-untyped-def]
+        if not go_on.is_set():
+            on_its_way.set()
+            await go_on.wait()
+        return await original(conn, work, *args)
+
+    monkeypatch.setattr(sqlite_raw, "in_thread", held_up_once)
+    done: list[str] = []
+
+    async def write(name: str) -> None:
+        assert await commits.write([insert_counter(name)])
+        done.append(name)
+
+    async def transaction() -> None:
+        async with runtime.db.transaction() as conn:
+            await conn.execute(counters.insert().values(name="zz_tx", value=0))
+        done.append("zz_tx")
+
+    first = asyncio.create_task(write("zz_first"))
+    await on_its_way.wait()  # the first commit is on its way, the writer lock held
+    waiting = asyncio.create_task(transaction())
+    await asyncio.sleep(0.01)  # the transaction waits for the lock
+    later = asyncio.create_task(write("zz_later"))
+    await asyncio.sleep(0)
+    go_on.set()
+    await asyncio.gather(first, waiting, later)
+
+    assert done == ["zz_first", "zz_tx", "zz_later"]

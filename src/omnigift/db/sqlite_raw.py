@@ -218,7 +218,7 @@ class GroupCommit:
 
     Each group stays all or none on its own, in a savepoint; a group whose guard fails or that
     breaks a constraint is undone without touching the others. ``connect`` opens the write
-    connection, held alone among this process's writers while a batch is sent
+    connection, held alone among this process's writers while one batch is sent
     (``Database.autocommit``).
     """
 
@@ -248,14 +248,16 @@ class GroupCommit:
 
     async def _send_all(self) -> None:
         try:
-            async with self._connect() as conn:
-                while self._queue:
+            while self._queue:
+                # The writer lock is taken per commit, not for as long as writes keep coming:
+                # a write transaction waiting for it (issuing a card, the locked way) goes next.
+                async with self._connect() as conn:
                     batch = self._queue[: self.MAX_GROUPS]
                     del self._queue[: self.MAX_GROUPS]
                     await self._send(conn, batch)
-                # Checked and cleared with no await between: a group queued from now on
-                # starts the next sender.
-                self._sending = None
+            # Checked and cleared with no await between: a group queued from now on starts the
+            # next sender.
+            self._sending = None
         except BaseException as exc:  # no connection, or cancelled: nothing queued can go
             queued, self._queue = self._queue, []
             _settle(queued, _unsent(exc))
