@@ -130,6 +130,12 @@ class Turn:
         except BaseException as exc:
             self._not_landed(batch, _unsent(exc))
             if not isinstance(exc, Exception):
+                # Cancelled: the request sending its own write is gone and will not await it.
+                # Taken here, its outcome is not reported as "never retrieved"; requests that
+                # do await theirs still get it.
+                for write in batch:
+                    if write.done.done() and not write.done.cancelled():
+                        write.done.exception()
                 raise
             return
         if not written:
