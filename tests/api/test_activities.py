@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from tests.factories import act, card, issue, post, row_counts, usd
 
@@ -252,12 +253,18 @@ async def test_a_redeem_on_sqlite_is_one_trip_to_the_drivers_thread(app_client, 
     issued = await issue(app_client, admin, 5_000)
     app_client.app.state.key_cache.ttl = 60  # as in service: the key is not read every time
     await act(app_client, admin, issued["id"], "redeem", 100)  # the key is read and cached
+    db = app_client.app.state.runtime.db
+    checked_out: list[str] = []
+    for name, engine in (("read", db._read_engine), ("write", db.engine)):
+        event.listen(engine.sync_engine, "checkout", lambda *_, n=name: checked_out.append(n))
     trips.clear()
 
     redeemed = await act(app_client, admin, issued["id"], "redeem", 700)
 
     assert redeemed.status_code == 201, redeemed.text
-    # The card and its lots are read in the loop's thread; the write is one trip; nothing goes
-    # through SQLAlchemy, and no connection is reset as it returns to its pool.
+    # The card and its lots are read in the loop's thread, on no pooled connection; the write
+    # is one trip on the write connection; nothing goes through SQLAlchemy, and no connection
+    # is reset as it returns to its pool.
     assert trips == ["_write_groups"]
+    assert checked_out == ["write"]
     assert (await card(app_client, admin, issued["id"]))["balance"]["amount"] == 4_200

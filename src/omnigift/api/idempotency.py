@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnigift.api.deps import RuntimeDep
 from omnigift.api.problems import ApiError, ApiErrorCode
-from omnigift.api.turns import QueuedWrite, Turn, card_turn
+from omnigift.api.turns import QueuedWrite, Send, Turn, card_turn
 from omnigift.clock import utcnow
 from omnigift.db.engine import Database
 from omnigift.db.tables import idempotency_keys
@@ -45,6 +45,7 @@ from omnigift.ledger.cards import ActivityType
 from omnigift.ledger.errors import LedgerError
 from omnigift.ledger.one_statement import AlongRow
 from omnigift.ledger.records import (
+    CardWithLots,
     PlannedWrite,
     Written,
     read_card_with_lots_in_loop,
@@ -202,10 +203,10 @@ async def _run_unlocked(
 ) -> Response | None:
     """The short way of ``run_activity``; None when it wrote nothing and the usual way must run."""
     db = runtime.db
-    async with db.read() as conn:  # on PostgreSQL, an autocommit connection that can write too
-        now, planned_on = utcnow(), turn.known
-        # Planned on what the card's last queued write leaves, or on SQLite's read in the loop.
-        read = planned_on or read_card_with_lots_in_loop(db.loop_reader, turn.card_id)
+    now, planned_on = utcnow(), turn.known
+    # Planned on what the card's last queued write leaves, or on SQLite's read in the loop.
+    read = planned_on or read_card_with_lots_in_loop(db.loop_reader, turn.card_id)
+    async with _planning(db, read) as conn:
         try:
             planned = await plan_redeem_unlocked(
                 conn, turn.card_id, request, runtime.policy, principal.origin, now, known=read
@@ -219,13 +220,32 @@ async def _run_unlocked(
         key_row = (idempotency_keys, _stored(runtime, principal, idem, outcome, content, now))
         write = QueuedWrite(planned, planned_on, now, key_row)
         if turn.queue_write(write):
-            first = partial(_send_in_group, db) if db.is_sqlite else partial(_send, conn)
-            await turn.send_first(first, partial(_sender, db))
+            await turn.send_first(_first_sender(db, conn), partial(_sender, db))
     try:
         written = await write.done
     except IntegrityError as exc:
         return await _collided(runtime, principal, idem, exc)
     return _answer(outcome, content) if written else None
+
+
+@asynccontextmanager
+async def _planning(
+    db: Database, read: CardWithLots | None
+) -> AsyncIterator[AsyncConnection | None]:
+    """The connection the short way plans on: on PostgreSQL an autocommit one, which also sends
+    the card's first write; on SQLite a read connection only when the card was not read in the
+    loop (its writes go through the group commit), so a waiting request holds none."""
+    if db.is_sqlite and read is not None:
+        yield None
+        return
+    async with db.read() as conn:
+        yield conn
+
+
+def _first_sender(db: Database, conn: AsyncConnection | None) -> Send:
+    if conn is None or db.is_sqlite:
+        return partial(_send_in_group, db)
+    return partial(_send, conn)
 
 
 async def _send(conn: AsyncConnection, writes: list[QueuedWrite]) -> bool:

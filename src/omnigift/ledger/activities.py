@@ -120,7 +120,7 @@ async def apply_activity(
 
 
 async def plan_redeem_unlocked(
-    conn: AsyncConnection,
+    conn: AsyncConnection | None,
     card_id: str,
     request: ActivityRequest,
     policy: LedgerPolicy,
@@ -134,20 +134,24 @@ async def plan_redeem_unlocked(
     The caller writes it with ``write_planned(..., seen_version=<the card's version as read>)``,
     which writes nothing if the card moved meanwhile. With ``known`` (the card and its lots as
     the caller read them, or as its previous write left them: ``PlannedWrite.known_after``)
-    nothing is read here: the guarded write checks it all the same. None when the redeem cannot
-    be planned this way (another activity, a store credit, no such card, value due to lapse
-    first): the caller then takes ``apply_activity``. Refusals raise as there.
+    nothing is read here, and no connection is needed: the guarded write checks it all the
+    same. None when the redeem cannot be planned this way (another activity, a store credit, no
+    such card, value due to lapse first, nothing known and no connection to read on): the caller
+    then takes ``apply_activity``. Refusals raise as there.
     """
     if request.type is not ActivityType.REDEEM or is_wallet_id(card_id):
         return None
     check_request(request)
-    read = known or await read_card_with_lots(conn, card_id)
+    read = known
+    if read is None and conn is not None:
+        read = await read_card_with_lots(conn, card_id)
     if read is None:
         return None
     card, lots = read
     if lapse_plan(card, lots, now):
         return None
-    change = await _change(conn, card, lots, request, policy, origin, now)
+    change = _checked_change(card, request, origin, now)
+    _spend(change, lots, now)
     planned = plan_write(change, now)
     planned.known_after = (planned.after, after_movements(lots, change.lot_movements))
     return planned
@@ -163,11 +167,21 @@ async def _change(
     now: datetime,
 ) -> Change:
     """What the activity does to the card as read, once the rules allow it."""
+    change = _checked_change(card, request, origin, now)
+    await _BUILDERS[request.type](conn, change, request, policy, now, lots)
+    return change
+
+
+def _checked_change(
+    card: CardRecord, request: ActivityRequest, origin: Origin, now: datetime
+) -> Change:
+    """The activity on the card as read, its amount settled and the card's rules checked; what it
+    moves is left to its builder."""
     amount = request.amount
     if request.allow_partial and request.type is ActivityType.REDEEM and amount is not None:
         amount = min(amount, card.balance - card.held) or amount  # nothing left: refused below
     check_activity(card.snapshot(), request.type, amount, request.currency, now)
-    change = Change(
+    return Change(
         card=card,
         type=request.type,
         origin=origin,
@@ -177,8 +191,6 @@ async def _change(
         metadata=request.metadata,
         state_after=NEXT_STATE.get(request.type),
     )
-    await _BUILDERS[request.type](conn, change, request, policy, now, lots)
-    return change
 
 
 async def _add_value(
@@ -231,7 +243,12 @@ async def _redeem(
     lots: list[Lot] | None,
 ) -> None:
     """Redeem or adjust_decrement: lots were lapsed at ``now``, so never spend one past expiry."""
-    assert change.amount is not None and lots is not None
+    assert lots is not None
+    _spend(change, lots, now)
+
+
+def _spend(change: Change, lots: list[Lot], now: datetime) -> None:
+    assert change.amount is not None
     _take_value(change, lots, change.amount, at=now)
 
 
